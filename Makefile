@@ -1,0 +1,144 @@
+# Makefile - the one entry point of the suite: build, deps, test, asan, bench, reproduce, figures.
+#
+#   make              library (build/.../liblinformer.a) and drivers (bin/)
+#   make deps         install the Debian packages the suite needs (says what it installs)
+#   make test         every test; ends with "N passed, M failed"
+#   make asan         the same suite under AddressSanitizer + UBSan (= make test SANITIZE=1)
+#   make bench        core benchmark: attention GFLOP/s against sgemm, batched spectra
+#   make reproduce    the main job
+#
+# Options: NO_OMP=1 (no OpenMP), NO_NATIVE=1 (no -march=native), NO_CUDA=1 (skip core/cuda),
+#          SANITIZE=1 (ASan + UBSan build in build/asan), CUDA_ARCH="80 90".
+
+SHELL := /bin/bash
+CC ?= cc
+PKGS := hdf5-serial openblas lapacke
+
+# The flags are probed lazily (recursive '=') so that they are read after 'make deps'.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhdf5_hl
+
+OMP_FLAG := $(if $(NO_OMP),,$(shell echo 'int main(void){return 0;}' | $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo -fopenmp))
+NATIVE_FLAG := $(if $(NO_NATIVE),,$(shell echo 'int main(void){return 0;}' | $(CC) -march=native -x c - -o /dev/null 2>/dev/null && echo -march=native))
+NVCC := $(if $(NO_CUDA),,$(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc)))
+
+# -fno-trapping-math lets GCC if-convert the clamps of the vector exp; it changes no
+# result. -ffast-math/-Ofast are deliberately absent (NaN handling, SVD accuracy).
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ifeq ($(SANITIZE),1)
+  BUILD := build/asan
+  BIN := build/asan/bin
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  LDSAN := -fsanitize=address,undefined
+else
+  BUILD := build/release
+  BIN := bin
+  OPT := -O3 -g $(NATIVE_FLAG)
+  LDSAN :=
+endif
+# BUILD_DIR=dir puts objects and programs of a private build there (parallel work).
+ifneq ($(BUILD_DIR),)
+  BUILD := $(BUILD_DIR)
+  BIN := $(BUILD_DIR)/bin
+endif
+CFLAGS_ALL = -std=gnu11 $(OPT) -fno-trapping-math $(OMP_FLAG) $(WARN) -Icore $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) -lm $(LDLIBS)
+LDFLAGS_ALL = $(OMP_FLAG) $(LDSAN) $(LDFLAGS)
+
+CORE_SRC := $(wildcard core/*.c)
+CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/core/%.o)
+LIB := $(BUILD)/liblinformer.a
+DRIVERS := $(patsubst experiments/%.c,$(BIN)/%,$(wildcard experiments/*.c))
+TEST_SRC := $(filter-out tests/test_cuda%,$(wildcard tests/test_*.c))
+TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
+
+ifneq ($(NVCC),)
+  CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+  CUDA_ARCH ?= 80 90
+  CUDA_GENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
+                  -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH))
+  CUDA_SRC := $(wildcard core/cuda/*.cu)
+  CUDA_OBJ := $(CUDA_SRC:core/cuda/%.cu=$(BUILD)/cuda/%.o)
+  CUDA_LIB := $(BUILD)/liblinformer_cuda.a
+  CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublas -lcusolver -lcudart -lstdc++
+  CUDA_TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(wildcard tests/test_cuda*.c))
+endif
+
+.PHONY: all deps deps-auto test test-run asan bench bench-run reproduce reproduce-run figures clean config
+.DEFAULT_GOAL := all
+
+all: deps-auto
+	@$(MAKE) --no-print-directory build
+
+.PHONY: build
+build: config $(LIB) $(DRIVERS) $(TESTS) $(CUDA_LIB) $(CUDA_TESTS)
+
+config:
+	@echo "config: CC=$(CC) openmp=$(if $(OMP_FLAG),yes,no) native=$(if $(NATIVE_FLAG),yes,no)" \
+	      "cuda=$(if $(NVCC),$(NVCC),no) build=$(BUILD)"
+
+deps:
+	@bash .ci/deps.sh
+
+deps-auto:
+	@bash .ci/deps.sh --if-missing
+
+$(BUILD)/core/buildinfo.o: FORCE
+FORCE:
+
+$(BUILD)/core/%.o: core/%.c $(wildcard core/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) \
+	  -DLF_GIT_REV='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"' \
+	  -DLF_GIT_DIRTY=$(shell test -z "$$(git status --porcelain --untracked-files=no 2>/dev/null)" && echo 0 || echo 1) \
+	  -DLF_CFLAGS='"$(strip $(OPT) $(OMP_FLAG))"' -DLF_CUDA=$(if $(NVCC),1,0) \
+	  -c $< -o $@
+
+$(LIB): $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/%: experiments/%.c $(LIB) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LIB) $(LDFLAGS_ALL) $(LDLIBS_ALL)
+
+$(BIN)/tests/%: tests/%.c tests/check.h $(LIB) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests $< -o $@ $(LIB) $(LDFLAGS_ALL) $(LDLIBS_ALL)
+
+ifneq ($(NVCC),)
+$(BUILD)/cuda/%.o: core/cuda/%.cu $(wildcard core/cuda/*.h) $(wildcard core/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 $(CUDA_GENCODE) -Icore -Xcompiler -Wall,-Wextra -c $< -o $@
+
+$(CUDA_LIB): $(CUDA_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/tests/test_cuda%: tests/test_cuda%.c tests/check.h $(CUDA_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -Icore/cuda $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
+endif
+
+test: deps-auto
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory test-run
+
+test-run:
+	@bash tests/run.sh $(BIN) $(if $(NVCC),cuda,nocuda)
+
+asan:
+	@$(MAKE) --no-print-directory test SANITIZE=1
+
+bench: deps-auto
+	@$(MAKE) --no-print-directory build
+	$(BIN)/microbench $(BENCH_ARGS)
+
+reproduce: deps-auto
+	@$(MAKE) --no-print-directory build
+	@bash experiments/reproduce.sh $(BIN)
+
+figures: reproduce
+
+clean:
+	rm -rf build bin

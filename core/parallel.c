@@ -1,0 +1,58 @@
+/* parallel.c - OpenMP and OpenBLAS thread counts (see parallel.h). */
+#include "parallel.h"
+
+#include <cblas.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static int lf_nthreads;
+
+static int lf_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void lf_threads_set(int n)
+{
+    if (n < 1) n = lf_cores();
+    lf_nthreads = n;
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    openblas_set_num_threads(n);
+}
+
+int lf_threads_get(void)
+{
+    if (lf_nthreads == 0) {
+#ifdef _OPENMP
+        lf_nthreads = omp_get_max_threads();
+#else
+        lf_nthreads = 1;
+#endif
+    }
+    return lf_nthreads;
+}
+
+int lf_blas_serial_begin(void)
+{
+    int previous = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return previous;
+}
+
+void lf_blas_threads_restore(int previous) { openblas_set_num_threads(previous); }
+
+int lf_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+const char *lf_blas_config(void) { return openblas_get_config(); }

@@ -1,0 +1,82 @@
+/* projection.h - Linformer's projection plan: sharing modes, nonuniform k, kinds.
+ *
+ * A plan says, for every (layer, head, key|value), which projection it uses, with
+ * what k, of which kind, and where its parameters live. Sharing modes and
+ * nonuniform k are just different plans:
+ *   none       one projection per (layer, head, key|value)     2 L H distinct
+ *   headwise   per layer one E (keys) and one F (values)       2 L
+ *   kv         per layer one matrix, E = F                     L
+ *   layerwise  one matrix for every layer, head, key and value 1
+ * For L = 12, H = 12 that gives 288 / 24 / 12 / 1 (the paper's 24 / 12 / 1).
+ *
+ * Kinds: linear (explicit k x n matrix, learned or given; Xavier-uniform init with
+ * gain 1/sqrt(2) as fairseq), gaussian (fixed, entries N(0, 1/k), Theorem 1), mean
+ * and max pooling (slot j covers positions [floor(j n/k), floor((j+1) n/k))), conv
+ * (kernel = stride = n/k, one kernel shared by all channels, i.e. a block-structured
+ * E; requires k | n; initialised to 1/window, i.e. mean pooling).
+ *
+ * Nonuniform k with sharing: a shared linear/gaussian projection has k = the largest
+ * k among its users and each user takes its first k rows (gaussian rows are rescaled
+ * by sqrt(k_max / k) so entries stay N(0, 1/k)). Pooling and conv projections cannot
+ * serve users with different k; lf_plan_init rejects such plans.
+ *
+ * A sequence shorter than the plan's n uses the first n_use columns (official code).
+ */
+#ifndef LF_PROJECTION_H
+#define LF_PROJECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { LF_SHARE_NONE, LF_SHARE_HEADWISE, LF_SHARE_KV, LF_SHARE_LAYERWISE } lf_sharing;
+typedef enum { LF_PROJ_LINEAR, LF_PROJ_GAUSSIAN, LF_PROJ_MEAN, LF_PROJ_MAX, LF_PROJ_CONV } lf_proj_kind;
+
+/* "none", "headwise", "kv", "layerwise"; -1 (error set) for anything else. */
+int lf_sharing_parse(const char *s, lf_sharing *out);
+const char *lf_sharing_name(lf_sharing s);
+/* "linear" (also "given", "learned"), "gaussian", "mean", "max", "conv". */
+int lf_proj_kind_parse(const char *s, lf_proj_kind *out);
+const char *lf_proj_kind_name(lf_proj_kind kind);
+
+/* One distinct projection and its parameters. */
+typedef struct {
+    lf_proj_kind kind;
+    int64_t k;      /* rows: projected length */
+    int64_t n;      /* columns: maximum sequence length */
+    int64_t window; /* conv: n / k; 0 otherwise */
+    float *weights; /* linear, gaussian: [k, n]; conv: [window]; mean, max: NULL (owned by the plan) */
+} lf_proj;
+
+typedef struct {
+    int layers, heads;
+    int64_t n;
+    lf_sharing sharing;
+    lf_proj_kind kind;
+    int64_t *k;   /* [layers * heads]: k of each head */
+    int n_proj;   /* number of distinct projections */
+    lf_proj *proj; /* [n_proj] */
+    int *index;   /* [layers * heads * 2]: projection of (layer, head, 0 = key | 1 = value) */
+} lf_plan;
+
+/* k: [layers * heads] per-head k (each 1 <= k <= n). Parameters are initialised by
+ * kind from (seed, stream = projection index). Fails (error set) on impossible
+ * combinations. */
+int lf_plan_init(lf_plan *plan, int layers, int heads, int64_t n, const int64_t *k,
+                 lf_sharing sharing, lf_proj_kind kind, uint64_t seed);
+void lf_plan_free(lf_plan *plan);
+
+const lf_proj *lf_plan_get(const lf_plan *plan, int layer, int head, int which);
+int64_t lf_plan_k(const lf_plan *plan, int layer, int head);
+/* Trainable/stored parameter count over distinct projections (linear: k n; conv:
+ * window; gaussian counts k n stored values; pooling 0). */
+size_t lf_plan_param_count(const lf_plan *plan);
+
+/* xbar[k_use, d] = projection of x[n_use, d] (row-major, leading dimension d), with
+ * n_use <= proj->n (first n_use columns) and k_use <= proj->k (first k_use rows; must
+ * equal proj->k for pooling and conv). mask: [n_use] or NULL; padded rows of x
+ * contribute nothing. slot_valid: [k_use] or NULL, set to 0 for slots that saw no
+ * real token (pass it to lf_attention_projected as slot_mask). */
+int lf_proj_apply(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use, int64_t d,
+                  const uint8_t *mask, float *xbar, uint8_t *slot_valid);
+
+#endif
