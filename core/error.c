@@ -23,7 +23,13 @@ void lf_error_prefix(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(ctx, sizeof ctx, fmt, ap);
     va_end(ap);
-    snprintf(lf_error_msg, sizeof lf_error_msg, "%s: %s", ctx, old);
+    /* Assemble by hand: the result is cut at the buffer size like any message. */
+    size_t pos = 0;
+    const char *parts[3] = {ctx, ": ", old};
+    for (int i = 0; i < 3; i++)
+        for (const char *c = parts[i]; *c && pos + 1 < sizeof lf_error_msg; c++)
+            lf_error_msg[pos++] = *c;
+    lf_error_msg[pos] = '\0';
 }
 
 const char *lf_error_get(void) { return lf_error_msg[0] ? lf_error_msg : "unknown error"; }

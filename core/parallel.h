@@ -13,7 +13,8 @@ void lf_threads_set(int n);
 int lf_threads_get(void);
 
 /* Around an OpenMP region whose threads call BLAS: makes BLAS single-threaded and
- * returns the previous BLAS thread count for lf_blas_threads_restore. */
+ * returns the previous BLAS thread count for lf_blas_threads_restore. Called from
+ * inside a parallel region it does nothing (returns -1; restore(-1) is a no-op). */
 int lf_blas_serial_begin(void);
 void lf_blas_threads_restore(int previous);
 

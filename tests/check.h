@@ -52,7 +52,7 @@ static void check_fail(const char *file, int line, const char *fmt, ...)
 
 /* Largest |a_i - b_i| / (atol + rtol |b_i|) over n elements must be <= 1; prints the
  * worst element. Returns the worst absolute difference. */
-static double check_arrays_f(const char *file, int line, const char *what, const float *a,
+__attribute__((unused)) static double check_arrays_f(const char *file, int line, const char *what, const float *a,
                              const float *b, size_t n, double atol, double rtol)
 {
     double worst_ratio = 0, worst_abs = 0;
@@ -74,7 +74,7 @@ static double check_arrays_f(const char *file, int line, const char *what, const
 #define CHECK_ARRAYS(what, a, b, n, atol, rtol)                                                    \
     check_arrays_f(__FILE__, __LINE__, what, a, b, n, atol, rtol)
 
-static double check_arrays_d(const char *file, int line, const char *what, const double *a,
+__attribute__((unused)) static double check_arrays_d(const char *file, int line, const char *what, const double *a,
                              const double *b, size_t n, double atol, double rtol)
 {
     double worst_ratio = 0, worst_abs = 0;
@@ -99,7 +99,7 @@ static double check_arrays_d(const char *file, int line, const char *what, const
 /* Tests may print a note (measured error, etc.) shown after PASS/FAIL. */
 static char check_note[256];
 static void check_notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void check_notef(const char *fmt, ...)
+__attribute__((unused)) static void check_notef(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

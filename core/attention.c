@@ -1,0 +1,190 @@
+/* attention.c - dense, streamed exact and projected (Linformer) attention for one head.
+ *
+ * All variants work on blocks of LF_QB query rows; blocks are independent, so they
+ * run in parallel (OpenMP) with single-threaded BLAS inside, and every block is
+ * computed the same way whatever the thread count: results are bit-identical
+ * across thread counts. Dense and projected attention are the same computation
+ * (queries against a set of keys with a mask), differing only in what the keys are.
+ */
+#include "attention.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "error.h"
+#include "mem.h"
+#include "parallel.h"
+#include "softmax.h"
+
+/* Query rows per block: large enough for efficient sgemm, small enough that a
+ * block of scores (LF_QB x keys) stays in L2 for moderate key counts. */
+#define LF_QB 64
+/* Keys per tile in streamed attention: scores of a tile (LF_QB x LF_KB floats,
+ * 128 KiB) fit in L2 beside the tile of V. */
+#define LF_KB 512
+
+static int lf_check_shapes(const char *fn, int64_t n, int64_t m, int64_t d, int64_t dv)
+{
+    if (n < 1 || m < 1 || d < 1 || dv < 1)
+        LF_FAIL("%s: sizes must be positive (n=%lld keys=%lld d=%lld dv=%lld)", fn, (long long)n,
+                (long long)m, (long long)d, (long long)dv);
+    if (n > INT32_MAX || m > INT32_MAX || d > INT32_MAX || dv > INT32_MAX)
+        LF_FAIL("%s: sizes exceed the BLAS integer range", fn);
+    return 0;
+}
+
+/* Queries q [n, d] against keys [m, d] and values [m, dv] with key mask [m]:
+ * out [n, dv] = softmax(q keys^T / sqrt(d)) values; the probabilities go to p
+ * [n, m] when p != NULL, else to a per-thread block buffer. */
+static int lf_attend(const char *fn, const float *q, const float *keys, const float *vals,
+                     const uint8_t *mask, int64_t n, int64_t m, int64_t d, int64_t dv, float *p,
+                     float *out)
+{
+    LF_TRY(lf_check_shapes(fn, n, m, d, dv));
+    if (!q || !keys || !vals || !out) LF_FAIL("%s: NULL input or output", fn);
+    const float scale = (float)(1.0 / sqrt((double)d));
+    const int64_t nblocks = (n + LF_QB - 1) / LF_QB;
+    int failed = 0;
+    int blas = lf_blas_serial_begin();
+#pragma omp parallel
+    {
+        float *scratch = NULL;
+        if (!p) {
+            scratch = lf_alloc((size_t)LF_QB * (size_t)m, sizeof(float));
+            if (!scratch) {
+#pragma omp atomic write
+                failed = 1;
+            }
+        }
+#pragma omp barrier
+        if (!failed) {
+#pragma omp for schedule(static)
+            for (int64_t b = 0; b < nblocks; b++) {
+                int64_t i0 = b * LF_QB;
+                int64_t rows = n - i0 < LF_QB ? n - i0 : LF_QB;
+                float *s = p ? p + i0 * m : scratch;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)d,
+                            scale, q + i0 * d, (int)d, keys, (int)d, 0.0f, s, (int)m);
+                for (int64_t i = 0; i < rows; i++) lf_softmax_row(s + i * m, m, mask);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dv, (int)m,
+                            1.0f, s, (int)m, vals, (int)dv, 0.0f, out + i0 * dv, (int)dv);
+            }
+        }
+        lf_free(scratch);
+    }
+    lf_blas_threads_restore(blas);
+    if (failed) {
+        lf_error_set("%s: out of memory for a %d x %lld score block", fn, LF_QB, (long long)m);
+        return -1;
+    }
+    return 0;
+}
+
+int lf_attention_dense(const float *q, const float *k, const float *v, const uint8_t *mask,
+                       int64_t n, int64_t d, int64_t dv, float *p, float *out)
+{
+    return lf_attend("lf_attention_dense", q, k, v, mask, n, n, d, dv, p, out);
+}
+
+int lf_attention_projected(const float *q, const float *kbar, const float *vbar,
+                           const uint8_t *slot_mask, int64_t n, int64_t kp, int64_t d, int64_t dv,
+                           float *p, float *out)
+{
+    return lf_attend("lf_attention_projected", q, kbar, vbar, slot_mask, n, kp, d, dv, p, out);
+}
+
+/* One block of query rows against all key tiles with an online softmax: for each
+ * row a running maximum mx and sum l; when a tile raises the maximum, the
+ * accumulated output and sum are rescaled by exp(old - new). l is kept in double
+ * (it sums up to n terms); the output accumulator in float like a dense P V. */
+static void lf_streamed_block(const float *q, const float *k, const float *v, const uint8_t *mask,
+                              int64_t rows, int64_t n, int64_t d, int64_t dv, float scale, float *s,
+                              float *acc, float *mx, double *l, float *out)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        mx[i] = -INFINITY;
+        l[i] = 0.0;
+    }
+    memset(acc, 0, (size_t)rows * (size_t)dv * sizeof *acc);
+    for (int64_t j0 = 0; j0 < n; j0 += LF_KB) {
+        int64_t cols = n - j0 < LF_KB ? n - j0 : LF_KB;
+        const uint8_t *tmask = mask ? mask + j0 : NULL;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)d, scale, q,
+                    (int)d, k + j0 * d, (int)d, 0.0f, s, (int)cols);
+        for (int64_t i = 0; i < rows; i++) {
+            float *srow = s + i * cols;
+            float tmax = lf_row_max(srow, cols, tmask);
+            float newmax = tmax > mx[i] ? tmax : mx[i];
+            if (newmax == -INFINITY) { /* nothing unmasked yet */
+                memset(srow, 0, (size_t)cols * sizeof *srow);
+                continue;
+            }
+            if (newmax > mx[i] && mx[i] != -INFINITY) {
+                float alpha = expf(mx[i] - newmax);
+                float *arow = acc + i * dv;
+                for (int64_t c = 0; c < dv; c++) arow[c] *= alpha;
+                l[i] *= alpha;
+            }
+            mx[i] = newmax;
+            l[i] += lf_softmax_exp_shifted(srow, cols, newmax, tmask);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)dv, (int)cols, 1.0f,
+                    s, (int)cols, v + j0 * dv, (int)dv, 1.0f, acc, (int)dv);
+    }
+    for (int64_t i = 0; i < rows; i++) {
+        float inv = l[i] > 0.0 ? (float)(1.0 / l[i]) : 0.0f;
+        for (int64_t c = 0; c < dv; c++) out[i * dv + c] = acc[i * dv + c] * inv;
+    }
+}
+
+int lf_attention_streamed(const float *q, const float *k, const float *v, const uint8_t *mask,
+                          int64_t n, int64_t d, int64_t dv, float *out)
+{
+    const char *fn = "lf_attention_streamed";
+    LF_TRY(lf_check_shapes(fn, n, n, d, dv));
+    if (!q || !k || !v || !out) LF_FAIL("%s: NULL input or output", fn);
+    const float scale = (float)(1.0 / sqrt((double)d));
+    const int64_t nblocks = (n + LF_QB - 1) / LF_QB;
+    int failed = 0;
+    int blas = lf_blas_serial_begin();
+#pragma omp parallel
+    {
+        float *s = lf_alloc((size_t)LF_QB * LF_KB, sizeof(float));
+        float *acc = lf_alloc((size_t)LF_QB * (size_t)dv, sizeof(float));
+        float *mx = lf_alloc(LF_QB, sizeof(float));
+        double *l = lf_alloc(LF_QB, sizeof(double));
+        if (!s || !acc || !mx || !l) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp barrier
+        if (!failed) {
+#pragma omp for schedule(static)
+            for (int64_t b = 0; b < nblocks; b++) {
+                int64_t i0 = b * LF_QB;
+                int64_t rows = n - i0 < LF_QB ? n - i0 : LF_QB;
+                lf_streamed_block(q + i0 * d, k, v, mask, rows, n, d, dv, scale, s, acc, mx, l,
+                                  out + i0 * dv);
+            }
+        }
+        lf_free(l);
+        lf_free(mx);
+        lf_free(acc);
+        lf_free(s);
+    }
+    lf_blas_threads_restore(blas);
+    if (failed) LF_FAIL("%s: out of memory for tile buffers", fn);
+    return 0;
+}
+
+double lf_attention_dense_flops(int64_t n, int64_t d, int64_t dv)
+{
+    return 2.0 * (double)n * (double)n * (double)(d + dv);
+}
+
+double lf_attention_linformer_flops(int64_t n, int64_t kp, int64_t d, int64_t dv)
+{
+    /* E K and F V (2 kp n d + 2 kp n dv), then scores and P V (2 n kp (d + dv)). */
+    return 4.0 * (double)n * (double)kp * (double)(d + dv);
+}

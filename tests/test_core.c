@@ -1,0 +1,210 @@
+/* test_core.c - the small core pieces: errors, checked allocation, RNG, exp and softmax.
+ *
+ * RNG golden values come from an independent Python implementation
+ * (tests/ref_rng.py) and from the xoshiro256** reference sequence for state
+ * {1, 2, 3, 4}. Exp and softmax are checked against double-precision libm.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "error.h"
+#include "mem.h"
+#include "rng.h"
+#include "softmax.h"
+
+static void test_error_messages(void)
+{
+    lf_error_set("reading %s: %d", "x.h5", 3);
+    CHECK(strcmp(lf_error_get(), "reading x.h5: 3") == 0);
+    lf_error_prefix("bin/attn");
+    CHECK(strcmp(lf_error_get(), "bin/attn: reading x.h5: 3") == 0);
+    lf_error_clear();
+    CHECK(strcmp(lf_error_get(), "unknown error") == 0);
+}
+
+static void test_alloc(void)
+{
+    size_t before = lf_mem_current();
+    float *a = lf_alloc(1000, sizeof(float));
+    CHECK(a != NULL);
+    CHECK(((uintptr_t)a % LF_ALIGN) == 0);
+    CHECK(lf_mem_current() == before + 4000);
+    lf_mem_peak_reset();
+    double *b = lf_calloc(500, sizeof(double));
+    CHECK(b && b[0] == 0.0 && b[499] == 0.0);
+    CHECK(lf_mem_peak() == before + 8000);
+    lf_free(b);
+    CHECK(lf_mem_peak() == before + 8000);
+    CHECK(lf_mem_current() == before + 4000);
+    lf_free(a);
+    CHECK(lf_mem_current() == before);
+    /* Overflowing sizes fail cleanly with a message. */
+    CHECK(lf_alloc(SIZE_MAX / 2, 4) == NULL);
+    CHECK(strstr(lf_error_get(), "overflow") != NULL);
+    size_t out;
+    int64_t dims[3] = {1 << 30, 1 << 30, 1 << 30};
+    CHECK(lf_size_dims(3, dims, &out) == -1);
+    dims[1] = -1;
+    CHECK(lf_size_dims(3, dims, &out) == -1);
+    int64_t ok[2] = {3, 5};
+    CHECK(lf_size_dims(2, ok, &out) == 0 && out == 15);
+    void *z = lf_alloc(0, 8); /* valid and freeable */
+    CHECK(z != NULL);
+    lf_free(z);
+    lf_free(NULL);
+}
+
+static void test_rng_golden(void)
+{
+    /* Reference sequence of xoshiro256** for the state {1, 2, 3, 4}. */
+    lf_rng r = {{1, 2, 3, 4}};
+    const uint64_t ref[4] = {11520ULL, 0ULL, 1509978240ULL, 1215971899390074240ULL};
+    for (int i = 0; i < 4; i++) CHECK(lf_rng_next(&r) == ref[i]);
+    /* Seeding, from tests/ref_rng.py. */
+    const uint64_t g00[4] = {0x3f9e3171d51e610bULL, 0x5b81d5fc3322c514ULL, 0x7fc02e15fd06b1a5ULL,
+                             0x01cba7ea4283e549ULL};
+    const uint64_t g427[4] = {0xa71000553f46706cULL, 0x3257b1fb3c1fa87dULL, 0xbb73b38dba9e014aULL,
+                              0x7a694153f8e9c084ULL};
+    lf_rng_init(&r, 0, 0);
+    for (int i = 0; i < 4; i++) CHECK(lf_rng_next(&r) == g00[i]);
+    lf_rng_init(&r, 42, 7);
+    for (int i = 0; i < 4; i++) CHECK(lf_rng_next(&r) == g427[i]);
+}
+
+/* Moments of 10^6 normals: the sample mean has standard error 1e-3 and the sample
+ * variance 1.4e-3, so 5 standard errors (5e-3, 7e-3) fail with probability < 1e-6
+ * for a correct generator; fourth moment 3 (std err ~1e-2, bound 0.05). Uniform
+ * mean 1/2 (std err 2.9e-4). */
+static void test_rng_moments(void)
+{
+    const size_t n = 1000000;
+    float *x = malloc(n * sizeof *x);
+    lf_rng r;
+    lf_rng_init(&r, 7, 3);
+    lf_rng_fill_normal(&r, x, n, 0.0, 1.0);
+    double m = 0, v = 0, k4 = 0;
+    for (size_t i = 0; i < n; i++) m += x[i];
+    m /= n;
+    for (size_t i = 0; i < n; i++) {
+        double dd = x[i] - m;
+        v += dd * dd;
+        k4 += dd * dd * dd * dd;
+    }
+    v /= n - 1;
+    k4 /= n * v * v;
+    CHECK_NEAR(m, 0.0, 5e-3);
+    CHECK_NEAR(v, 1.0, 7e-3);
+    CHECK_NEAR(k4, 3.0, 0.05);
+    lf_rng_fill_uniform(&r, x, n, 0.0, 1.0);
+    double u = 0, lo = 1, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        u += x[i];
+        lo = fmin(lo, x[i]);
+        hi = fmax(hi, x[i]);
+    }
+    CHECK_NEAR(u / n, 0.5, 1.5e-3);
+    CHECK(lo >= 0.0 && hi <= 1.0);
+    check_notef("mean %.1e var %.4f kurtosis %.3f", m, v, k4);
+    free(x);
+}
+
+static void test_rng_streams(void)
+{
+    lf_rng a, b;
+    lf_rng_init(&a, 5, 0);
+    lf_rng_init(&b, 5, 0);
+    int same = 1;
+    for (int i = 0; i < 100; i++) same &= lf_rng_next(&a) == lf_rng_next(&b);
+    CHECK(same);
+    lf_rng_init(&a, 5, 0);
+    lf_rng_init(&b, 5, 1);
+    int equal = 0;
+    for (int i = 0; i < 100; i++) equal += lf_rng_next(&a) == lf_rng_next(&b);
+    CHECK(equal == 0);
+}
+
+/* lf_exp_inplace against double exp: a Cephes-style float exp has relative error
+ * below ~2 ulp (2.4e-7); we allow 4e-7 over [-87, 88] on a fine grid plus the
+ * special values. */
+static void test_exp_accuracy(void)
+{
+    const int64_t n = 2000001;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    for (int64_t i = 0; i < n; i++) x[i] = -87.0f + 175.0f * (float)i / (float)(n - 1);
+    memcpy(y, x, n * sizeof *x);
+    lf_exp_inplace(y, n);
+    double worst = 0;
+    int64_t wi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ref = exp((double)x[i]);
+        double rel = fabs(y[i] - ref) / ref;
+        if (!(rel <= worst)) {
+            worst = rel;
+            wi = i;
+        }
+    }
+    CHECK_MSG(worst <= 4e-7, "exp(%.9g) = %.9g, relative error %.3g", x[wi], y[wi], worst);
+    float sp[6] = {0.0f, -100.0f, 100.0f, NAN, -INFINITY, INFINITY};
+    lf_exp_inplace(sp, 6);
+    CHECK(sp[0] == 1.0f);
+    CHECK(sp[1] == 0.0f);
+    CHECK(isinf(sp[2]) && sp[2] > 0);
+    CHECK(isnan(sp[3]));
+    CHECK(sp[4] == 0.0f);
+    CHECK(isinf(sp[5]));
+    check_notef("max relative error %.2e (%.2f ulp)", worst, worst / 5.96e-8);
+    free(x), free(y);
+}
+
+static void test_softmax_row(void)
+{
+    /* Against double softmax, with huge magnitudes that would overflow a naive exp. */
+    float row[7] = {1000.0f, 999.0f, -1000.0f, 998.5f, 0.0f, 1000.0f, -3.0f};
+    uint8_t mask[7] = {1, 1, 1, 0, 1, 1, 1};
+    double ref[7], mx = -INFINITY, sum = 0;
+    for (int j = 0; j < 7; j++)
+        if (mask[j]) mx = fmax(mx, row[j]);
+    for (int j = 0; j < 7; j++) {
+        ref[j] = mask[j] ? exp((double)row[j] - mx) : 0.0;
+        sum += ref[j];
+    }
+    float reff[7];
+    for (int j = 0; j < 7; j++) reff[j] = (float)(ref[j] / sum);
+    CHECK(lf_softmax_row(row, 7, mask) == 1000.0f);
+    CHECK_ARRAYS("softmax", row, reff, 7, 1e-8, 4e-7);
+    CHECK(row[3] == 0.0f);
+    /* All masked -> zeros. */
+    float z[3] = {1, 2, 3};
+    uint8_t none[3] = {0, 0, 0};
+    lf_softmax_row(z, 3, none);
+    CHECK(z[0] == 0.0f && z[1] == 0.0f && z[2] == 0.0f);
+    /* A long row (exercise the vector lanes and tails): sums to 1. */
+    float big[1003];
+    for (int j = 0; j < 1003; j++) big[j] = sinf((float)j) * 20.0f;
+    lf_softmax_row(big, 1003, NULL);
+    double s = 0;
+    for (int j = 0; j < 1003; j++) s += big[j];
+    CHECK_NEAR(s, 1.0, 1e-6);
+    /* NaN propagates instead of being hidden. */
+    float nanrow[4] = {0.0f, NAN, 1.0f, 2.0f};
+    lf_softmax_row(nanrow, 4, NULL);
+    int anynan = 0;
+    for (int j = 0; j < 4; j++) anynan |= isnan(nanrow[j]);
+    CHECK(anynan);
+}
+
+int main(void)
+{
+    check_program = "test_core";
+    RUN(test_error_messages);
+    RUN(test_alloc);
+    RUN(test_rng_golden);
+    RUN(test_rng_moments);
+    RUN(test_rng_streams);
+    RUN(test_exp_accuracy);
+    RUN(test_softmax_row);
+    return check_summary();
+}
