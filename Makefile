@@ -117,7 +117,7 @@ $(CUDA_LIB): $(CUDA_OBJ)
 
 $(BIN)/tests/test_cuda%: tests/test_cuda%.c tests/check.h $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests -Icore/cuda $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) -Itests -Icore/cuda -I$(CUDA_HOME)/include $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
 endif
 
 test: deps-auto

@@ -10,6 +10,8 @@ export LF_BIN=$bin
 # Sanitizer runs: leaks inside OpenBLAS/HDF5/libgomp initialisation are not ours.
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+# CUDA needs the shadow gap unprotected under ASan (harmless without a GPU).
+export ASAN_OPTIONS="protect_shadow_gap=0:detect_leaks=1"
 
 passed=0; failed=0; skipped=0
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
