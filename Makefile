@@ -12,7 +12,7 @@
 
 SHELL := /bin/bash
 CC ?= cc
-PKGS := hdf5-serial openblas lapacke
+PKGS := hdf5-serial openblas lapacke jansson
 
 # The flags are probed lazily (recursive '=') so that they are read after 'make deps'.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -7,6 +7,8 @@ bin=${1:?usage: tests/run.sh BIN_DIR cuda|nocuda}
 cuda=${2:-nocuda}
 here=$(cd "$(dirname "$0")" && pwd)
 export LF_BIN=$bin
+# Tests find committed fixtures (tests/data) through LF_REPO.
+export LF_REPO=$(cd "$here/.." && pwd)
 # Sanitizer runs: leaks inside OpenBLAS/HDF5/libgomp initialisation are not ours.
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
