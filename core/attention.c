@@ -1,7 +1,7 @@
 /* attention.c - dense, streamed exact and projected (Linformer) attention for one head.
  *
  * All variants work on blocks of LF_QB query rows; blocks are independent, so they
- * run in parallel (OpenMP) with single-threaded BLAS inside, and every block is
+ * run in parallel (OpenMP) with serial BLAS inside (parallel.h), and every block is
  * computed the same way whatever the thread count: results are bit-identical
  * across thread counts. Dense and projected attention are the same computation
  * (queries against a set of keys with a mask), differing only in what the keys are.
@@ -17,9 +17,14 @@
 #include "parallel.h"
 #include "softmax.h"
 
-/* Query rows per block: large enough for efficient sgemm, small enough that a
- * block of scores (LF_QB x keys) stays in L2 for moderate key counts. */
+/* Query rows per block in streamed attention (and the minimum elsewhere): large
+ * enough for efficient sgemm. */
 #define LF_QB 64
+/* Materialized attention sizes its blocks so that a block of scores holds about
+ * LF_BLOCK_SCORES floats (128 KiB, well inside L2): with few keys (Linformer's k)
+ * blocks get more rows and the products become efficient; capped at LF_QB_MAX. */
+#define LF_BLOCK_SCORES 32768
+#define LF_QB_MAX 512
 /* Keys per tile in streamed attention: scores of a tile (LF_QB x LF_KB floats,
  * 128 KiB) fit in L2 beside the tile of V. */
 #define LF_KB 512
@@ -44,14 +49,15 @@ static int lf_attend(const char *fn, const float *q, const float *keys, const fl
     LF_TRY(lf_check_shapes(fn, n, m, d, dv));
     if (!q || !keys || !vals || !out) LF_FAIL("%s: NULL input or output", fn);
     const float scale = (float)(1.0 / sqrt((double)d));
-    const int64_t nblocks = (n + LF_QB - 1) / LF_QB;
+    int64_t qb = LF_BLOCK_SCORES / m / 16 * 16;
+    qb = qb < LF_QB ? LF_QB : qb > LF_QB_MAX ? LF_QB_MAX : qb;
+    const int64_t nblocks = (n + qb - 1) / qb;
     int failed = 0;
-    int blas = lf_blas_serial_begin();
 #pragma omp parallel
     {
         float *scratch = NULL;
         if (!p) {
-            scratch = lf_alloc((size_t)LF_QB * (size_t)m, sizeof(float));
+            scratch = lf_alloc((size_t)qb * (size_t)m, sizeof(float));
             if (!scratch) {
 #pragma omp atomic write
                 failed = 1;
@@ -61,8 +67,8 @@ static int lf_attend(const char *fn, const float *q, const float *keys, const fl
         if (!failed) {
 #pragma omp for schedule(static)
             for (int64_t b = 0; b < nblocks; b++) {
-                int64_t i0 = b * LF_QB;
-                int64_t rows = n - i0 < LF_QB ? n - i0 : LF_QB;
+                int64_t i0 = b * qb;
+                int64_t rows = n - i0 < qb ? n - i0 : qb;
                 float *s = p ? p + i0 * m : scratch;
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)d,
                             scale, q + i0 * d, (int)d, keys, (int)d, 0.0f, s, (int)m);
@@ -73,9 +79,9 @@ static int lf_attend(const char *fn, const float *q, const float *keys, const fl
         }
         lf_free(scratch);
     }
-    lf_blas_threads_restore(blas);
     if (failed) {
-        lf_error_set("%s: out of memory for a %d x %lld score block", fn, LF_QB, (long long)m);
+        lf_error_set("%s: out of memory for a %lld x %lld score block", fn, (long long)qb,
+                     (long long)m);
         return -1;
     }
     return 0;
@@ -147,7 +153,6 @@ int lf_attention_streamed(const float *q, const float *k, const float *v, const 
     const float scale = (float)(1.0 / sqrt((double)d));
     const int64_t nblocks = (n + LF_QB - 1) / LF_QB;
     int failed = 0;
-    int blas = lf_blas_serial_begin();
 #pragma omp parallel
     {
         float *s = lf_alloc((size_t)LF_QB * LF_KB, sizeof(float));
@@ -173,7 +178,6 @@ int lf_attention_streamed(const float *q, const float *k, const float *v, const 
         lf_free(acc);
         lf_free(s);
     }
-    lf_blas_threads_restore(blas);
     if (failed) LF_FAIL("%s: out of memory for tile buffers", fn);
     return 0;
 }

@@ -22,18 +22,16 @@ void lf_threads_set(int n)
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
-    openblas_set_num_threads(n);
+    /* BLAS stays serial: the library parallelizes with OpenMP (see gemm.h). */
+    openblas_set_num_threads(1);
 }
+
+void lf_blas_threads_set(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
 
 int lf_threads_get(void)
 {
-    if (lf_nthreads == 0) {
-#ifdef _OPENMP
-        lf_nthreads = omp_get_max_threads();
-#else
-        lf_nthreads = 1;
-#endif
-    }
+    /* First use without lf_threads_set: every core, serial BLAS. */
+    if (lf_nthreads == 0) lf_threads_set(0);
     return lf_nthreads;
 }
 
@@ -45,6 +43,7 @@ int lf_blas_serial_begin(void)
     if (omp_in_parallel()) return -1;
 #endif
     int previous = openblas_get_num_threads();
+    if (previous == 1) return -1;
     openblas_set_num_threads(1);
     return previous;
 }

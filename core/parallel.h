@@ -1,16 +1,19 @@
 /* parallel.h - thread control for OpenMP regions and the BLAS library.
  *
- * The library parallelizes over independent items (heads, row blocks, matrices)
- * with OpenMP and calls single-threaded BLAS inside those regions; outside them
- * BLAS may use all threads. lf_threads_set fixes both counts; results are
- * deterministic for a given thread count.
+ * The library parallelizes over independent items (heads, row blocks, matrices,
+ * panels of a product) with OpenMP and keeps BLAS single-threaded: OpenBLAS's
+ * pthread workers busy-wait after each call and would steal the cores of the
+ * OpenMP threads. Results are deterministic for a given thread count.
  */
 #ifndef LF_PARALLEL_H
 #define LF_PARALLEL_H
 
-/* Sets the thread count for OpenMP and BLAS; n < 1 means all available cores. */
+/* Sets the OpenMP thread count (n < 1: all available cores) and makes BLAS serial. */
 void lf_threads_set(int n);
+/* The thread count (lf_threads_set(0) on first use). */
 int lf_threads_get(void);
+/* Multi-threaded BLAS, for baselines in benchmarks only. */
+void lf_blas_threads_set(int n);
 
 /* Around an OpenMP region whose threads call BLAS: makes BLAS single-threaded and
  * returns the previous BLAS thread count for lf_blas_threads_restore. Called from

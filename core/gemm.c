@@ -1,0 +1,55 @@
+/* gemm.c - OpenMP-parallel row-major sgemm over serial BLAS panels (see gemm.h). */
+#include "gemm.h"
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "parallel.h"
+
+/* Below this many flops a product runs as one serial call: thread start-up
+ * (~10 us) would cost more than it saves. */
+#define LF_GEMM_PAR_FLOPS 4.0e6
+/* Panels are multiples of 16 rows/columns to keep BLAS micro-kernels full. */
+#define LF_GEMM_ALIGN 16
+
+static void lf_sgemm_serial(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                            const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                            float *c, int64_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+void lf_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
+{
+    int threads = lf_threads_get();
+    int nested = 0;
+#ifdef _OPENMP
+    nested = omp_in_parallel();
+#endif
+    if (threads < 2 || nested || 2.0 * (double)m * (double)n * (double)k < LF_GEMM_PAR_FLOPS) {
+        lf_sgemm_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* Split the longer side of C. Row panel i of C needs row panel i of op(A):
+     * rows of A when not transposed, columns when transposed; likewise for B. */
+    int by_rows = m >= n;
+    int64_t len = by_rows ? m : n;
+    int64_t chunk = (len + threads - 1) / threads;
+    chunk = (chunk + LF_GEMM_ALIGN - 1) / LF_GEMM_ALIGN * LF_GEMM_ALIGN;
+    int64_t parts = (len + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t p = 0; p < parts; p++) {
+        int64_t s = p * chunk, e = s + chunk < len ? s + chunk : len;
+        if (by_rows) {
+            const float *ap = ta ? a + s : a + s * lda;
+            lf_sgemm_serial(ta, tb, e - s, n, k, alpha, ap, lda, b, ldb, beta, c + s * ldc, ldc);
+        } else {
+            const float *bp = tb ? b + s * ldb : b + s;
+            lf_sgemm_serial(ta, tb, m, e - s, k, alpha, a, lda, bp, ldb, beta, c + s, ldc);
+        }
+    }
+}
