@@ -11,8 +11,12 @@
 /* Below this many flops a product runs as one serial call: thread start-up
  * (~10 us) would cost more than it saves. */
 #define LF_GEMM_PAR_FLOPS 4.0e6
-/* Panels are multiples of 16 rows/columns to keep BLAS micro-kernels full. */
+/* Panels are multiples of 16 rows/columns to keep BLAS micro-kernels full. Their
+ * number depends on the shape only, never on the thread count: BLAS rounds
+ * differently at panel edges, and a fixed split keeps results bit-identical for
+ * any number of threads. */
 #define LF_GEMM_ALIGN 16
+#define LF_GEMM_PANELS 8
 
 static void lf_sgemm_serial(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
                             const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
@@ -30,7 +34,7 @@ void lf_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
 #ifdef _OPENMP
     nested = omp_in_parallel();
 #endif
-    if (threads < 2 || nested || 2.0 * (double)m * (double)n * (double)k < LF_GEMM_PAR_FLOPS) {
+    if (nested || 2.0 * (double)m * (double)n * (double)k < LF_GEMM_PAR_FLOPS) {
         lf_sgemm_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -38,7 +42,7 @@ void lf_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
      * rows of A when not transposed, columns when transposed; likewise for B. */
     int by_rows = m >= n;
     int64_t len = by_rows ? m : n;
-    int64_t chunk = (len + threads - 1) / threads;
+    int64_t chunk = (len + LF_GEMM_PANELS - 1) / LF_GEMM_PANELS;
     chunk = (chunk + LF_GEMM_ALIGN - 1) / LF_GEMM_ALIGN * LF_GEMM_ALIGN;
     int64_t parts = (len + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) num_threads(threads)

@@ -4,8 +4,9 @@
  * (see parallel.h): OpenBLAS's pthread workers busy-wait after each call and
  * would compete with OpenMP threads on the same cores. lf_sgemm splits C into
  * row or column panels, one serial sgemm each, so every element of C is computed
- * by one serial call over the full inner dimension; called inside a parallel
- * region (or for small products) it is one serial sgemm.
+ * by one serial call over the full inner dimension; the panels depend on the shape
+ * alone, so results are bit-identical for any thread count. Called inside a
+ * parallel region (or for small products) it is one serial sgemm.
  */
 #ifndef LF_GEMM_H
 #define LF_GEMM_H

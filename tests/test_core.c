@@ -11,6 +11,8 @@
 
 #include "check.h"
 #include "error.h"
+#include "gemm.h"
+#include "parallel.h"
 #include "mem.h"
 #include "rng.h"
 #include "softmax.h"
@@ -196,6 +198,53 @@ static void test_softmax_row(void)
     CHECK(anynan);
 }
 
+/* lf_sgemm against a naive double loop for every transpose combination and both
+ * split directions (tall and wide C), with ragged panel sizes; 1 and 2 threads give
+ * bit-identical results. Tolerance: K = 300 products of N(0,1) floats, float32
+ * accumulation error ~ sqrt(K) * 6e-8 * |terms| -> 1e-5 absolute + 1e-5 relative. */
+static void test_sgemm(void)
+{
+    const int64_t shapes[2][3] = {{333, 37, 300}, {29, 401, 300}}; /* m, n, k */
+    lf_rng r;
+    lf_rng_init(&r, 11, 0);
+    double worst = 0;
+    int saved = lf_threads_get();
+    for (int sh = 0; sh < 2; sh++) {
+        int64_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+        float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b);
+        float *c1 = malloc(m * n * sizeof *a), *c2 = malloc(m * n * sizeof *a);
+        float *ref = malloc(m * n * sizeof *a);
+        lf_rng_fill_normal(&r, a, m * k, 0, 1);
+        lf_rng_fill_normal(&r, b, k * n, 0, 1);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                /* A is stored m x k (lda k) or, transposed, k x m (lda m); same for B. */
+                int64_t lda = ta ? m : k, ldb = tb ? k : n;
+                for (int64_t i = 0; i < m; i++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double acc = 0;
+                        for (int64_t l = 0; l < k; l++) {
+                            double av = ta ? a[l * lda + i] : a[i * lda + l];
+                            double bv = tb ? b[j * ldb + l] : b[l * ldb + j];
+                            acc += av * bv;
+                        }
+                        ref[i * n + j] = (float)(0.5 * acc + 2.0 * 1.0);
+                    }
+                for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = 1.0f;
+                lf_threads_set(1);
+                lf_sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 2.0f, c1, n);
+                lf_threads_set(2);
+                lf_sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 2.0f, c2, n);
+                worst = fmax(worst, CHECK_ARRAYS("sgemm", c2, ref, m * n, 1e-5, 1e-5));
+                CHECK_MSG(memcmp(c1, c2, m * n * sizeof *c1) == 0,
+                          "1 and 2 threads differ (shape %d, ta %d, tb %d)", sh, ta, tb);
+            }
+        free(a), free(b), free(c1), free(c2), free(ref);
+    }
+    lf_threads_set(saved);
+    check_notef("max |diff| %.1e", worst);
+}
+
 int main(void)
 {
     check_program = "test_core";
@@ -206,5 +255,6 @@ int main(void)
     RUN(test_rng_streams);
     RUN(test_exp_accuracy);
     RUN(test_softmax_row);
+    RUN(test_sgemm);
     return check_summary();
 }
