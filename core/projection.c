@@ -4,17 +4,18 @@
  * Parameters are drawn per distinct projection from its own RNG stream (seed,
  * stream = projection index), so a plan is identical whatever the thread count and
  * whatever order its projections are filled in. Applying a linear or gaussian
- * projection is one sgemm on a prefix of E; pooling and conv are single passes over
- * x with the inner loop over the feature dimension d (contiguous, vectorizable).
+ * projection is one product (lf_sgemm) on a prefix of E; pooling and conv are single
+ * passes over x with the inner loop over the feature dimension d (contiguous,
+ * vectorizable).
  */
 #include "projection.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
 
 #include "error.h"
+#include "gemm.h"
 #include "mem.h"
 #include "rng.h"
 
@@ -331,8 +332,9 @@ static int lf_apply_matrix(const lf_proj *p, int64_t k_use, const float *x, int6
     float alpha = 1.0f;
     if (p->kind == LF_PROJ_GAUSSIAN && k_use < p->k)
         alpha = (float)sqrt((double)p->k / (double)k_use);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)k_use, (int)d, (int)n_eff, alpha,
-                p->weights, (int)p->n, xs, (int)d, 0.0f, xbar, (int)d);
+    /* lf_sgemm: one serial sgemm inside a parallel loop over heads, OpenMP panels
+     * (bit-identical for any thread count) when called on its own. */
+    lf_sgemm(0, 0, k_use, d, n_eff, alpha, p->weights, p->n, xs, d, 0.0f, xbar, d);
     lf_free(scratch);
     return 0;
 }
@@ -340,9 +342,7 @@ static int lf_apply_matrix(const lf_proj *p, int64_t k_use, const float *x, int6
 /* Mean or max over the valid rows of each window [floor(j n/k), floor((j+1) n/k))
  * clipped to n_use. Pooling and conv stay on the calling thread: they are one
  * memory-bound read of x (~0.1 ms for n = 16384, d = 64, some 50x less than the
- * sgemm of a linear projection), callers already parallelize over heads, and a
- * thread team started right after a multithreaded sgemm fights OpenBLAS's spinning
- * threads (measured: 30x slower on 2 cores). */
+ * product of a linear projection) and callers already parallelize over heads. */
 static void lf_apply_pool(const lf_proj *p, const float *x, int64_t n_use, int64_t d,
                           const uint8_t *mask, float *xbar, uint8_t *slot_valid)
 {

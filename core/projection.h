@@ -97,16 +97,16 @@ size_t lf_plan_param_count(const lf_plan *plan);
  * included); x is not modified. slot_valid: [k_use] or NULL, set to 0 for slots that
  * saw no real token (pass it to lf_attention_projected as slot_mask); such slots get
  * a zero row.
- *   linear/gaussian: one sgemm with E[:k_use, :n_use]; gaussian multiplies by
+ *   linear/gaussian: one lf_sgemm with E[:k_use, :n_use]; gaussian multiplies by
  *     sqrt(k / k_use) when k_use < k. Every slot sees every position, so slot_valid
  *     is all 1 unless no row at all is valid. Trailing padding costs nothing; padding
  *     between tokens costs a temporary copy of x (n_use x d).
  *   mean/max: over the valid rows of the window (windows of the plan's n, clipped
  *     to n_use).
  *   conv: xbar[j] = sum_t w[t] x[j window + t] over valid rows below n_use.
- * xbar must not overlap x. Deterministic. Pooling and conv run on the calling
- * thread; the sgemm uses BLAS's current thread count (call lf_blas_serial_begin
- * around a parallel loop over heads). Safe to call from several threads at once. */
+ * xbar must not overlap x. Bit-identical for any thread count. Pooling and conv run
+ * on the calling thread; the product is serial inside an OpenMP region and split
+ * into OpenMP panels outside one (gemm.h). Safe to call from several threads. */
 int lf_proj_apply(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use, int64_t d,
                   const uint8_t *mask, float *xbar, uint8_t *slot_valid);
 
