@@ -38,7 +38,8 @@ for t in "$bin"/tests/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
   echo "== $name"
-  (cd "$tmp" && "$t") >"$tmp/$name.out" 2>&1; rc=$?
+  mkdir -p "$tmp/$name"
+  (cd "$tmp/$name" && "$t") >"$tmp/$name.out" 2>&1; rc=$?
   cat "$tmp/$name.out"
   tally "$name" "$tmp/$name.out" "$rc"
   grep -q '^SKIPPED' "$tmp/$name.out" && skipped=$((skipped + 1))
@@ -53,7 +54,8 @@ for s in "$here"/cli_*.sh; do
   [ -f "$s" ] || continue
   name=$(basename "$s" .sh)
   echo "== $name"
-  (cd "$tmp" && bash "$s") >"$tmp/$name.out" 2>&1; rc=$?
+  mkdir -p "$tmp/$name"
+  (cd "$tmp/$name" && bash "$s") >"$tmp/$name.out" 2>&1; rc=$?
   cat "$tmp/$name.out"
   tally "$name" "$tmp/$name.out" "$rc"
 done
