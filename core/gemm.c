@@ -32,7 +32,9 @@ void lf_sgemm(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, cons
     int threads = lf_threads_get();
     int nested = 0;
 #ifdef _OPENMP
-    nested = omp_in_parallel();
+    /* Any enclosing region, even a one-thread team, keeps the product serial, so
+     * that the result does not depend on the team size. */
+    nested = omp_get_level() > 0;
 #endif
     if (nested || 2.0 * (double)m * (double)n * (double)k < LF_GEMM_PAR_FLOPS) {
         lf_sgemm_serial(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "error.h"
 #include "h5io.h"
+#include "linformer.h"
 #include "mem.h"
 #include "parallel.h"
 #include "projection.h"
@@ -315,16 +316,6 @@ static int compute(const char *mode, const attn_input *in, const lf_plan *plan, 
                    float *out)
 {
     const int64_t n = in->n, d = in->d, dv = in->dv, kp = in->kp;
-    float *kb = NULL, *vb = NULL;
-    uint8_t *slots = NULL, *slots_v = NULL;
-    int linformer = strcmp(mode, "linformer") == 0;
-    if (linformer) {
-        kb = lf_alloc((size_t)(kp * d), sizeof(float));
-        vb = lf_alloc((size_t)(kp * dv), sizeof(float));
-        slots = lf_alloc((size_t)kp, 1);
-        slots_v = lf_alloc((size_t)kp, 1);
-        if (!kb || !vb || !slots || !slots_v) goto fail;
-    }
     for (int64_t h = 0; h < in->heads; h++) {
         const float *q = in->q + h * n * d, *k = in->k + h * n * d, *v = in->v + h * n * dv;
         float *o = out + h * n * dv;
@@ -334,24 +325,13 @@ static int compute(const char *mode, const attn_input *in, const lf_plan *plan, 
         } else if (!strcmp(mode, "streamed")) {
             rc = lf_attention_streamed(q, k, v, in->mask, n, d, dv, o);
         } else {
-            const lf_proj *e = lf_plan_get(plan, 0, (int)h, 0), *f = lf_plan_get(plan, 0, (int)h, 1);
-            rc = lf_proj_apply(e, kp, k, n, d, in->mask, kb, slots);
-            if (rc == 0) rc = lf_proj_apply(f, kp, v, n, dv, in->mask, vb, slots_v);
-            /* Key and value projections see the same tokens, but with different kinds of
-             * sharing they could differ in which slots are empty: keep a slot only if
-             * both saw a token. */
-            for (int64_t j = 0; rc == 0 && j < kp; j++) slots[j] = slots[j] && slots_v[j];
-            if (rc == 0)
-                rc = lf_attention_projected(q, kb, vb, slots, n, kp, d, dv,
-                                            p ? p + h * n * kp : NULL, o);
+            rc = lf_attention_linformer(q, k, v, in->mask, n, d, dv, lf_plan_get(plan, 0, (int)h, 0),
+                                        lf_plan_get(plan, 0, (int)h, 1), kp,
+                                        p ? p + h * n * kp : NULL, o);
         }
-        if (rc != 0) goto fail;
+        if (rc != 0) return -1;
     }
-    lf_free(kb), lf_free(vb), lf_free(slots), lf_free(slots_v);
     return 0;
-fail:
-    lf_free(kb), lf_free(vb), lf_free(slots), lf_free(slots_v);
-    return -1;
 }
 
 static int write_scale_range(lf_h5 *f, const char *path, int64_t len, const char *description)

@@ -13,6 +13,7 @@
 
 #include "attention.h"
 #include "check.h"
+#include "linformer.h"
 #include "error.h"
 #include "mem.h"
 #include "parallel.h"
@@ -304,6 +305,43 @@ static void test_thread_determinism(void)
     lf_free(q), lf_free(k), lf_free(v), lf_free(a), lf_free(b);
 }
 
+/* lf_attention_linformer (projections run concurrently) is exactly the composition
+ * of lf_proj_apply and lf_attention_projected, for 1 and 2 threads, with padding. */
+static void test_linformer_head(void)
+{
+    const int64_t n = 300, kp = 48, d = 32, dv = 24;
+    int64_t kk[1] = {kp};
+    lf_plan plan;
+    CHECK(lf_plan_init(&plan, 1, 1, n, kk, LF_SHARE_NONE, LF_PROJ_GAUSSIAN, 4) == 0);
+    const lf_proj *e = lf_plan_get(&plan, 0, 0, 0), *f = lf_plan_get(&plan, 0, 0, 1);
+    float *q = randn(n * d, 30), *k = randn(n * d, 31), *v = randn(n * dv, 32);
+    uint8_t *mask = malloc(n);
+    for (int64_t i = 0; i < n; i++) mask[i] = (i % 11) != 4 && i < 280;
+    float *kb = lf_alloc(kp * d, sizeof(float)), *vb = lf_alloc(kp * dv, sizeof(float));
+    float *ref = lf_alloc(n * dv, sizeof(float)), *o1 = lf_alloc(n * dv, sizeof(float));
+    float *o2 = lf_alloc(n * dv, sizeof(float)), *p1 = lf_alloc(n * kp, sizeof(float));
+    uint8_t slots[48];
+    CHECK(lf_proj_apply(e, kp, k, n, d, mask, kb, slots) == 0);
+    CHECK(lf_proj_apply(f, kp, v, n, dv, mask, vb, NULL) == 0);
+    CHECK(lf_attention_projected(q, kb, vb, slots, n, kp, d, dv, NULL, ref) == 0);
+    int saved = lf_threads_get();
+    lf_threads_set(1);
+    CHECK(lf_attention_linformer(q, k, v, mask, n, d, dv, e, f, kp, p1, o1) == 0);
+    lf_threads_set(2);
+    CHECK(lf_attention_linformer(q, k, v, mask, n, d, dv, e, f, kp, NULL, o2) == 0);
+    lf_threads_set(saved);
+    CHECK(memcmp(o1, ref, n * dv * sizeof(float)) == 0);
+    CHECK(memcmp(o2, ref, n * dv * sizeof(float)) == 0);
+    /* Errors from either projection reach the caller's thread. */
+    CHECK(lf_attention_linformer(q, k, v, mask, n, d, dv, e, f, kp + 1, NULL, o2) == -1);
+    CHECK(strstr(lf_error_get(), "k_use") != NULL || strstr(lf_error_get(), "k =") != NULL);
+    check_notef("error message: %s", lf_error_get());
+    lf_plan_free(&plan);
+    free(mask);
+    lf_free(q), lf_free(k), lf_free(v), lf_free(kb), lf_free(vb), lf_free(ref), lf_free(o1),
+        lf_free(o2), lf_free(p1);
+}
+
 static void test_bad_shapes(void)
 {
     float x[4] = {0};
@@ -325,6 +363,7 @@ int main(void)
     RUN(test_linformer_vs_naive);
     RUN(test_linformer_padding);
     RUN(test_thread_determinism);
+    RUN(test_linformer_head);
     RUN(test_bad_shapes);
     return check_summary();
 }
