@@ -3,7 +3,7 @@
 # as "N passed, M failed" (exit status 1 when anything failed or a program crashed).
 #   usage: tests/run.sh BIN_DIR cuda|nocuda
 set -u
-bin=${1:?usage: tests/run.sh BIN_DIR cuda|nocuda}
+bin=$(cd "${1:?usage: tests/run.sh BIN_DIR cuda|nocuda}" && pwd)
 cuda=${2:-nocuda}
 here=$(cd "$(dirname "$0")" && pwd)
 export LF_BIN=$bin
