@@ -11,9 +11,11 @@
  *     combining class (which NFD would reorder) are sorted within their run;
  *   - punctuation ends the current word; a word is WordPiece-split on its UTF-8
  *     bytes against an open-addressing hash table of the vocabulary.
- * The NFC step of Hugging Face's BasicTokenizer is not needed: lower-casing and
- * NFD are applied afterwards and give the same result on canonically equivalent
- * text (checked exhaustively by the golden cases over every code point that folds).
+ * The NFC step of Hugging Face's BasicTokenizer is left out: lower-casing and NFD
+ * come after it and give the same result on canonically equivalent text. (Checked
+ * against the reference for every code point, alone and in final-sigma contexts,
+ * and on 400k random strings; the golden cases keep a sweep of every code point
+ * that folds.)
  * Lookups per word are bounded by the longest vocabulary token, so the cost is
  * linear in the text.
  */
@@ -117,46 +119,54 @@ void lf_tokenizer_free(lf_tokenizer *tok)
     lf_free(tok);
 }
 
+/* Grows *buf (elements of size elem, capacity *cap) to hold at least need. */
+static int grow(void **buf, size_t *cap, size_t need, size_t elem, size_t used)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 256;
+    while (c < need) {
+        if (c > SIZE_MAX / 2) LF_FAIL("tokenizer: buffer of %zu elements is too large", need);
+        c *= 2;
+    }
+    void *p = lf_alloc(c, elem);
+    if (!p) return -1;
+    if (used) memcpy(p, *buf, used * elem);
+    lf_free(*buf);
+    *buf = p;
+    *cap = c;
+    return 0;
+}
+
 /* Reads a whole file into a new buffer (size in *len). */
 static int read_file(const char *path, uint8_t **data, size_t *len)
 {
     *data = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) LF_FAIL("%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = lf_alloc(cap, 1);
+    void *buf = NULL;
+    size_t cap = 0, n = 0;
     for (;;) {
-        if (!buf) break;
-        if (n == cap) {
-            uint8_t *bigger = cap > SIZE_MAX / 2 ? NULL : lf_alloc(cap * 2, 1);
-            if (!bigger) {
-                lf_free(buf);
-                buf = NULL;
-                break;
-            }
-            memcpy(bigger, buf, n);
-            lf_free(buf);
-            buf = bigger;
-            cap *= 2;
+        if (grow(&buf, &cap, n + (1 << 16), 1, n) != 0) {
+            lf_error_prefix("%s", path);
+            goto fail;
         }
-        size_t got = fread(buf + n, 1, cap - n, f);
+        size_t want = cap - n;
+        size_t got = fread((uint8_t *)buf + n, 1, want, f);
         n += got;
-        if (got == 0) break;
+        if (got < want) break; /* end of file or an error */
     }
-    int bad = !buf || ferror(f);
-    int err = errno;
+    if (ferror(f)) {
+        lf_error_set("%s: read error: %s", path, strerror(errno));
+        goto fail;
+    }
     fclose(f);
-    if (!buf) {
-        lf_error_prefix("%s", path);
-        return -1;
-    }
-    if (bad) {
-        lf_free(buf);
-        LF_FAIL("%s: read error: %s", path, strerror(err));
-    }
     *data = buf;
     *len = n;
     return 0;
+fail:
+    fclose(f);
+    lf_free(buf);
+    return -1;
 }
 
 /* Sets "path:line: message". */
@@ -282,24 +292,6 @@ typedef struct {
     uint8_t run_ccc[RUN_CAP];
     size_t rn;
 } enc_state;
-
-/* Grows *buf (elements of size elem, capacity *cap) to hold at least need. */
-static int grow(void **buf, size_t *cap, size_t need, size_t elem, size_t used)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 256;
-    while (c < need) {
-        if (c > SIZE_MAX / 2) LF_FAIL("tokenizer: buffer of %zu elements is too large", need);
-        c *= 2;
-    }
-    void *p = lf_alloc(c, elem);
-    if (!p) return -1;
-    if (used) memcpy(p, *buf, used * elem);
-    lf_free(*buf);
-    *buf = p;
-    *cap = c;
-    return 0;
-}
 
 static int push_id(enc_state *st, int32_t id)
 {
