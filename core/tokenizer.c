@@ -228,8 +228,8 @@ lf_tokenizer *lf_tokenizer_load(const char *path)
             fail_line(path, line, "empty line (a vocabulary has one token per line)");
             goto fail;
         }
-        if (lf_utf8_validate(data + pos, tl, 0) != 0) {
-            lf_error_prefix("%s:%lld: token", path, (long long)line);
+        if (lf_utf8_validate(data + pos, tl, pos) != 0) { /* offset in the file */
+            lf_error_prefix("%s:%lld", path, (long long)line);
             goto fail;
         }
         memcpy(tok->blob + out, data + pos, tl);
