@@ -6,6 +6,8 @@
 #   make asan         the same suite under AddressSanitizer + UBSan (= make test SANITIZE=1)
 #   make bench        core benchmark: attention GFLOP/s against sgemm, batched spectra
 #   make reproduce    the main job
+#   make data         fetch the default model and corpus into data/ (reused when present)
+#   make fuzz         build and run the safetensors fuzzer for FUZZ_SECONDS (needs clang)
 #
 # Options: NO_OMP=1 (no OpenMP), NO_NATIVE=1 (no -march=native), NO_CUDA=1 (skip core/cuda),
 #          SANITIZE=1 (ASan + UBSan build in build/asan), CUDA_ARCH="80 90".
@@ -64,7 +66,7 @@ ifneq ($(NVCC),)
   CUDA_TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(wildcard tests/test_cuda*.c))
 endif
 
-.PHONY: all deps deps-auto test test-run asan bench bench-run reproduce reproduce-run figures clean config
+.PHONY: all deps deps-auto test test-run asan bench reproduce figures data fuzz clean config
 .DEFAULT_GOAL := all
 
 all: deps-auto
@@ -139,6 +141,20 @@ reproduce: deps-auto
 	@bash experiments/reproduce.sh $(BIN)
 
 figures: reproduce
+
+data:
+	@bash data/fetch.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: deps-auto
+	@command -v clang >/dev/null || { echo "fuzz: needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p build/fuzz/corpus build/fuzz/seeds
+	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -Icore tests/fuzz_safetensors.c core/safetensors.c core/model_config.c core/mem.c \
+	  core/error.c -ljansson -lm -o build/fuzz/fuzz_safetensors
+	build/fuzz/fuzz_safetensors -seed_dir=build/fuzz/seeds
+	build/fuzz/fuzz_safetensors -dict=build/fuzz/seeds.dict -max_len=4096 \
+	  -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus build/fuzz/seeds
 
 clean:
 	rm -rf build bin
