@@ -628,13 +628,15 @@ float *lf_safetensors_load_f32(const lf_safetensors *st, const char *name, int r
         lf_safetensors_to_f32(st, t, NULL, 0);
         return NULL;
     }
+    char q[256];
+    st_quote(q, sizeof q, t->name);
     if ((uint64_t)t->count > (uint64_t)SIZE_MAX) {
-        lf_error_set("%s: %s is too large for memory", st->path, name);
+        lf_error_set("%s: %s is too large for memory", st->path, q);
         return NULL;
     }
     float *out = lf_alloc((size_t)t->count, sizeof(float));
     if (!out) {
-        lf_error_prefix("%s: %s", st->path, name);
+        lf_error_prefix("%s: %s", st->path, q);
         return NULL;
     }
     if (lf_safetensors_to_f32(st, t, out, (size_t)t->count) != 0) {

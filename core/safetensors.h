@@ -36,8 +36,9 @@
  * Ownership: lf_safetensors_open/lf_safetensors_open_memory return a handle that
  * lf_safetensors_close frees, with every name, tensor record and mapping of it.
  * A file is mapped read-only (mmap; read into memory where mapping fails); a memory
- * image is referenced, not copied, and must outlive the handle. Tensor data pointers
- * are byte pointers with no alignment guarantee. Errors: NULL or -1 with
+ * image is referenced, not copied, and must outlive the handle. (As with any mapping, a
+ * file truncated by another process while open makes reads of the lost part fault.)
+ * Tensor data pointers are byte pointers with no alignment guarantee. Errors: NULL or -1 with
  * lf_error_get() = "FILE: tensor 'NAME': reason". A handle may be read from several
  * threads at once; nothing in it changes after open.
  */

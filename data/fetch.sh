@@ -249,6 +249,6 @@ case "$what" in
   model) fetch_model ;;
   corpus) fetch_corpus ;;
   all) fetch_model; fetch_corpus ;;
-  -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) die "unknown target '$what' (use model, corpus or all)" ;;
 esac
