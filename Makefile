@@ -50,7 +50,8 @@ LDFLAGS_ALL = $(OMP_FLAG) $(LDSAN) $(LDFLAGS)
 CORE_SRC := $(wildcard core/*.c)
 CORE_OBJ := $(CORE_SRC:core/%.c=$(BUILD)/core/%.o)
 LIB := $(BUILD)/liblinformer.a
-DRIVERS := $(patsubst experiments/%.c,$(BIN)/%,$(wildcard experiments/*.c))
+DRIVERS := $(patsubst experiments/%.c,$(BIN)/%,$(wildcard experiments/*.c)) \
+           $(patsubst analysis/%.c,$(BIN)/%,$(wildcard analysis/*.c))
 TEST_SRC := $(filter-out tests/test_cuda%,$(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 
@@ -101,6 +102,10 @@ $(LIB): $(CORE_OBJ)
 	ar rcs $@ $^
 
 $(BIN)/%: experiments/%.c $(LIB) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(LIB) $(LDFLAGS_ALL) $(LDLIBS_ALL)
+
+$(BIN)/%: analysis/%.c $(LIB) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LIB) $(LDFLAGS_ALL) $(LDLIBS_ALL)
 
