@@ -585,7 +585,8 @@ static void chunk_plan(int rank, const hsize_t *dims, size_t elsize, hsize_t *ch
  * (the caller closes it) or -1 with "FILE: PATH: why" set, leaving no dataset. */
 static hid_t dataset_create(lf_h5 *f, const char *path, hid_t file_type, hid_t mem_type,
                             size_t elsize, int compressible, int rank, const int64_t *dims,
-                            const void *data, const char *description, const char *units)
+                            const void *data, const char *description, const char *units,
+                            int deferred)
 {
     if (check_writable(f) != 0) return -1;
     if (!path || !*path || path[strlen(path) - 1] == '/') {
@@ -609,7 +610,7 @@ static hid_t dataset_create(lf_h5 *f, const char *path, hid_t file_type, hid_t m
         lf_error_prefix("%s: %s", f->path, path);
         return -1;
     }
-    if (count > 0 && !data) {
+    if (count > 0 && !data && !deferred) {
         lf_error_set("%s: %s: no data given", f->path, path);
         return -1;
     }
@@ -641,7 +642,8 @@ static hid_t dataset_create(lf_h5 *f, const char *path, hid_t file_type, hid_t m
         goto done;
     linked = 1;
     why = "HDF5 cannot write it (disk full?)";
-    if (count > 0 && H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) goto done;
+    if (count > 0 && data && H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        goto done;
     why = "HDF5 cannot write its attributes";
     if (attr_put_string(dset, "description", description) != 0) goto done;
     if (units && attr_put_string(dset, "units", units) != 0) goto done;
@@ -690,9 +692,93 @@ int lf_h5_write(lf_h5 *f, const char *path, lf_h5_type type, int rank, const int
         return -1;
     }
     hid_t dset = dataset_create(f, path, file_type, mem_type, elsize, 1, rank, dims, data,
-                                description, units);
+                                description, units, 0);
     if (dset < 0) return -1;
     return finish_scale(f, path, dset, 0);
+}
+
+static int dataset_shape(hid_t dset, int *rank, hsize_t *dims);
+
+int lf_h5_create_dataset(lf_h5 *f, const char *path, lf_h5_type type, int rank,
+                         const int64_t *dims, const char *description, const char *units)
+{
+    hid_t file_type, mem_type;
+    size_t elsize;
+    if (type_info(type, &file_type, &mem_type, &elsize) != 0) {
+        if (f) lf_error_prefix("%s: %s", f->path, path ? path : "");
+        return -1;
+    }
+    if (rank < 1) {
+        lf_error_set("%s: %s: a dataset written in slabs needs rank >= 1", f ? f->path : "",
+                     path ? path : "");
+        return -1;
+    }
+    hid_t dset = dataset_create(f, path, file_type, mem_type, elsize, 1, rank, dims, NULL,
+                                description, units, 1);
+    if (dset < 0) return -1;
+    return finish_scale(f, path, dset, 0);
+}
+
+int lf_h5_write_slab(lf_h5 *f, const char *path, lf_h5_type type, int64_t first, int64_t count,
+                     const void *data)
+{
+    hid_t file_type, mem_type;
+    size_t elsize;
+    if (check_writable(f) != 0) return -1;
+    if (type_info(type, &file_type, &mem_type, &elsize) != 0) {
+        lf_error_prefix("%s: %s", f->path, path ? path : "");
+        return -1;
+    }
+    if (!lf_h5_has(f, path)) {
+        lf_error_set("%s: %s: no such dataset (create it with lf_h5_create_dataset)", f->path,
+                     path ? path : "");
+        return -1;
+    }
+    hid_t dset = H5Dopen2(f->file, path, H5P_DEFAULT);
+    if (dset < 0) {
+        lf_error_set("%s: %s: HDF5 cannot open it", f->path, path);
+        return -1;
+    }
+    int rank;
+    hsize_t dims[LF_H5_MAX_RANK];
+    int rc = -1;
+    hid_t fspace = -1, mspace = -1;
+    if (dataset_shape(dset, &rank, dims) != 0 || rank < 1) {
+        lf_error_set("%s: %s: cannot read its shape", f->path, path);
+        goto done;
+    }
+    if (first < 0 || count < 0 || (hsize_t)first + (hsize_t)count > dims[0]) {
+        lf_error_set("%s: %s: slab [%lld, %lld) is outside 0..%llu along the first dimension",
+                     f->path, path, (long long)first, (long long)(first + count),
+                     (unsigned long long)dims[0]);
+        goto done;
+    }
+    if (count == 0) {
+        rc = 0;
+        goto done;
+    }
+    if (!data) {
+        lf_error_set("%s: %s: no data given", f->path, path);
+        goto done;
+    }
+    hsize_t start[LF_H5_MAX_RANK] = {0}, extent[LF_H5_MAX_RANK];
+    for (int i = 0; i < rank; i++) extent[i] = dims[i];
+    start[0] = (hsize_t)first;
+    extent[0] = (hsize_t)count;
+    if ((fspace = H5Dget_space(dset)) < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, extent, NULL) < 0 ||
+        (mspace = H5Screate_simple(rank, extent, NULL)) < 0 ||
+        H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, data) < 0) {
+        lf_error_set("%s: %s: HDF5 cannot write rows %lld..%lld (disk full?)", f->path, path,
+                     (long long)first, (long long)(first + count - 1));
+        goto done;
+    }
+    rc = 0;
+done:
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    H5Dclose(dset);
+    return rc;
 }
 
 int lf_h5_scale(lf_h5 *f, const char *path, lf_h5_type type, int64_t len, const void *values,
@@ -705,7 +791,7 @@ int lf_h5_scale(lf_h5 *f, const char *path, lf_h5_type type, int64_t len, const 
         return -1;
     }
     hid_t dset = dataset_create(f, path, file_type, mem_type, elsize, 1, 1, &len, values,
-                                description, units);
+                                description, units, 0);
     if (dset < 0) return -1;
     return finish_scale(f, path, dset, 1);
 }
@@ -721,7 +807,7 @@ static int strings_create(lf_h5 *f, const char *path, int64_t count, const char 
     if (t < 0) LF_FAIL("%s: %s: HDF5 cannot make a string type", f->path, path ? path : "");
     /* Not compressible: the filters would see only heap references, not text. */
     hid_t dset =
-        dataset_create(f, path, t, t, sizeof(char *), 0, 1, &count, values, description, NULL);
+        dataset_create(f, path, t, t, sizeof(char *), 0, 1, &count, values, description, NULL, 0);
     H5Tclose(t);
     if (dset < 0) return -1;
     return finish_scale(f, path, dset, make_scale);

@@ -74,6 +74,15 @@ int lf_h5_write(lf_h5 *f, const char *path, lf_h5_type type, int rank, const int
 /* A 1-D dataset of `len` values made an HDF5 dimension scale whose dimension name
  * is the dataset's base name ("/spectrum/k" names dimension "k"), so h5netcdf and
  * xarray see named dimensions. Attach it to axes with lf_h5_attach. */
+/* A dataset written in slabs along its first dimension (e.g. one sequence or one
+ * layer at a time, so a large array never has to be in memory at once): create it,
+ * then lf_h5_write_slab rows [first, first + count) with data holding count rows.
+ * Chunking and compression as lf_h5_write. Rows never written read back as zeros. */
+int lf_h5_create_dataset(lf_h5 *f, const char *path, lf_h5_type type, int rank,
+                         const int64_t *dims, const char *description, const char *units);
+int lf_h5_write_slab(lf_h5 *f, const char *path, lf_h5_type type, int64_t first, int64_t count,
+                     const void *data);
+
 int lf_h5_scale(lf_h5 *f, const char *path, lf_h5_type type, int64_t len, const void *values,
                 const char *description, const char *units);
 
