@@ -31,6 +31,16 @@
  * the thread count, so results are bit-identical across thread counts. Results for
  * a sequence may differ in the last bits when it is run in another batch (B*n
  * changes how lf_sgemm splits its panels).
+ *
+ * Use, e.g. a spectrum of every layer's P with one layer in memory at a time:
+ *     lf_encoder_ws ws;
+ *     lf_encoder_ws_init(&ws, model, B, n);
+ *     lf_encoder_hooks hooks = {.observe = analyse_layer, .user = &acc, .keep_probs = 1};
+ *     lf_encoder_forward_hooked(model, ids, NULL, B, n, &hooks, NULL, NULL, &ws);
+ *     ...  // analyse_layer(user, a) reads lf_encoder_attn_probs(a, b, h), n x n
+ *     lf_encoder_ws_free(&ws);
+ * and a Linformer substitution sets hooks.attention to a function that writes
+ * lf_encoder_attn_head(a, a->out, b, h) from the q, k, v heads.
  */
 #ifndef LF_ENCODER_H
 #define LF_ENCODER_H

@@ -63,6 +63,16 @@ static int lf_model_fetch(const lf_safetensors *st, const char *prefix, const ch
     int len = snprintf(full, sizeof full, "%s%s", prefix, name);
     LF_ASSERT(len > 0 && (size_t)len < sizeof full);
     const lf_st_tensor *t = lf_safetensors_find(st, full);
+    /* Checkpoints converted from Google's TensorFlow BERT (bert-base-uncased among
+     * them) name layer-norm parameters gamma/beta; Hugging Face renames them on load. */
+    const char *ln = strstr(full, "LayerNorm.");
+    if (!t && ln) {
+        char old[160];
+        snprintf(old, sizeof old, "%.*sLayerNorm.%s", (int)(ln - full), full,
+                 strcmp(ln, "LayerNorm.weight") == 0 ? "gamma" : "beta");
+        t = lf_safetensors_find(st, old);
+        if (t) snprintf(full, sizeof full, "%s", old);
+    }
     if (!t) {
         if (rank == 1)
             LF_FAIL("%s: tensor '%s' is missing (expected shape [%lld]); is this a BERT/RoBERTa "

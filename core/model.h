@@ -15,6 +15,8 @@
  *   encoder.layer.N.attention.output.dense.*, encoder.layer.N.attention.output.LayerNorm.*,
  *   encoder.layer.N.intermediate.dense.*, encoder.layer.N.output.dense.*,
  *   encoder.layer.N.output.LayerNorm.*
+ * (layer-norm parameters may also be called gamma/beta, as in checkpoints converted
+ * from TensorFlow, bert-base-uncased among them).
  * Every one must be present with the shape the config implies; other tensors
  * (pooler, position_ids buffer, MLM head) are ignored, as Hugging Face ignores
  * unexpected keys. Errors name the file, the tensor and got vs expected, e.g.

@@ -379,7 +379,9 @@ static void test_padding_equals_unpadded(void)
                     if (d > worst_p) worst_p = d;
                 }
     }
-    CHECK_MSG(worst_h <= 2e-6 && worst_p <= 1e-6, "padded vs alone: hidden %.3g, P %.3g", worst_h,
+    /* Not bit-identical: lf_sgemm splits B*n rows into other panels, and BLAS rounds
+     * differently at panel edges; the bound is the golden tests' float32 bound. */
+    CHECK_MSG(worst_h <= 1e-5 && worst_p <= 5e-6, "padded vs alone: hidden %.3g, P %.3g", worst_h,
               worst_p);
     check_notef("padded vs alone: max |diff| hidden %.2g, P %.2g", worst_h, worst_p);
     lf_encoder_ws_free(&ws);
@@ -627,10 +629,11 @@ static void write_text(const char *path, const char *text)
     fclose(f);
 }
 
-/* Copy of the tiny BERT's safetensors without tensor DROP (or NULL) and with tensor
- * RESHAPE (or NULL) declared as [d0, d1] (its data cut to match). */
+/* Copy of the tiny BERT's safetensors without tensor DROP (or NULL), with tensor
+ * RESHAPE (or NULL) declared as [d0, d1] (its data cut to match), and with tensor
+ * RENAME (or NULL) called NEW_NAME. */
 static void write_variant(const char *dst, const char *drop, const char *reshape, int64_t d0,
-                          int64_t d1)
+                          int64_t d1, const char *rename, const char *new_name)
 {
     char src[PATH_MAX + 64];
     data_path(src, sizeof src, "encoder_tiny.safetensors");
@@ -658,7 +661,9 @@ static void write_variant(const char *dst, const char *drop, const char *reshape
         }
         len += (size_t)snprintf(hdr + len, cap - len,
                                 "%s\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%llu,%llu]}",
-                                len > 1 ? "," : "", t->name, lf_st_dtype_name(t->dtype), shape,
+                                len > 1 ? "," : "",
+                                rename && strcmp(t->name, rename) == 0 ? new_name : t->name,
+                                lf_st_dtype_name(t->dtype), shape,
                                 (unsigned long long)offset, (unsigned long long)(offset + bytes));
         offset += bytes;
     }
@@ -770,21 +775,39 @@ static void test_load_errors(void)
     expect_load_error(__LINE__, "badjson", "badjson/config.json: not valid JSON", NULL);
 
     make_dir("notensor", NULL, NULL, 0);
-    write_variant("notensor/model.safetensors", "bert.encoder.layer.1.output.dense.bias", NULL, 0, 0);
+    write_variant("notensor/model.safetensors", "bert.encoder.layer.1.output.dense.bias", NULL, 0, 0,
+                  NULL, NULL);
     expect_load_error(__LINE__, "notensor", "notensor/model.safetensors: tensor "
                       "'bert.encoder.layer.1.output.dense.bias' is missing (expected shape [32])",
                       NULL);
 
     make_dir("noemb", NULL, NULL, 0);
-    write_variant("noemb/model.safetensors", "bert.embeddings.word_embeddings.weight", NULL, 0, 0);
+    write_variant("noemb/model.safetensors", "bert.embeddings.word_embeddings.weight", NULL, 0, 0,
+                  NULL, NULL);
     expect_load_error(__LINE__, "noemb", "'embeddings.word_embeddings.weight' is missing",
                       "not a BERT/RoBERTa checkpoint");
 
     make_dir("badshape", NULL, NULL, 0);
     write_variant("badshape/model.safetensors", NULL, "bert.encoder.layer.0.attention.self.key.weight",
-                  32, 31);
+                  32, 31, NULL, NULL);
     expect_load_error(__LINE__, "badshape", "badshape/model.safetensors",
                       "bert.encoder.layer.0.attention.self.key.weight has shape [32, 31], expected [32, 32]");
+
+    /* TensorFlow-converted names (gamma/beta) load as weight/bias. */
+    make_dir("gamma", NULL, NULL, 0);
+    write_variant("gamma/model.safetensors", NULL, NULL, 0, 0,
+                  "bert.encoder.layer.1.attention.output.LayerNorm.weight",
+                  "bert.encoder.layer.1.attention.output.LayerNorm.gamma");
+    m = lf_model_load("gamma");
+    CHECK_MSG(m, "%s", lf_error_get());
+    lf_model *ref = lf_model_load("ok");
+    CHECK(m && ref && memcmp(m->w.attn_ln_w, ref->w.attn_ln_w, 2 * 32 * sizeof(float)) == 0);
+    lf_model_free(ref);
+    lf_model_free(m);
+    make_dir("nogamma", NULL, NULL, 0);
+    write_variant("nogamma/model.safetensors", "bert.embeddings.LayerNorm.bias", NULL, 0, 0, NULL,
+                  NULL);
+    expect_load_error(__LINE__, "nogamma", "tensor 'bert.embeddings.LayerNorm.bias' is missing", NULL);
 
     make_dir("badvocab", NULL, NULL, 1);
     {
