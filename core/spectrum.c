@@ -90,11 +90,12 @@ const char *lf_norm_name(lf_norm norm)
 
 /* ---- singular values --------------------------------------------------------- */
 
-/* Buffers of one thread for one matrix shape; LAPACK's optimal workspace sizes are
- * queried once per batch (the blocked tridiagonalization falls back to slow
- * unblocked code when given only the minimal workspace). */
+/* Buffers of one thread. LAPACK's optimal workspace sizes come from its own query
+ * (the blocked tridiagonalization falls back to slow unblocked code when given only
+ * the minimal workspace); buffers grow when a matrix needs more, e.g. when dropping
+ * zero rows changes sgesdd's path. */
 typedef struct {
-    double *dcopy; /* gram, dgesdd: [m n] float64 copy of the matrix */
+    double *dcopy; /* gram, dgesdd: [m n] float64 copy of the compacted matrix */
     float *fcopy;  /* sgesdd: [m n] float32 copy (LAPACK overwrites its input) */
     double *gram;  /* gram: [r r] */
     double *dval;  /* gram: [r] eigenvalues */
@@ -102,7 +103,14 @@ typedef struct {
     double *work;  /* doubles, or floats for sgesdd (same allocation) */
     lapack_int *iwork;
     lapack_int lwork, liwork;
+    int32_t *rows, *cols; /* [m], [n]: indices of the nonzero rows and columns */
+    uint8_t *colnz;       /* [n] */
+    int64_t bad_row, bad_col; /* position of a non-finite entry */
 } lf_sv_ws;
+
+/* lf_sv_one's failures other than LAPACK's info (which is never this negative). */
+#define LF_SV_NONFINITE (-100000)
+#define LF_SV_NOMEM (-100001)
 
 static void lf_sv_ws_free(lf_sv_ws *w)
 {
@@ -113,12 +121,16 @@ static void lf_sv_ws_free(lf_sv_ws *w)
     lf_free(w->fval);
     lf_free(w->work);
     lf_free(w->iwork);
+    lf_free(w->rows);
+    lf_free(w->cols);
+    lf_free(w->colnz);
     memset(w, 0, sizeof *w);
 }
 
-/* Workspace sizes for (method, m, n): LAPACK's own query. */
-static int lf_sv_query(lf_sv_method method, lapack_int m, lapack_int n, lapack_int *lwork,
-                       lapack_int *liwork)
+/* Workspace sizes for (method, m, n), m, n >= 1: LAPACK's own query (no error set,
+ * callable from worker threads); returns LAPACK's info. */
+static lapack_int lf_sv_query(lf_sv_method method, lapack_int m, lapack_int n, lapack_int *lwork,
+                              lapack_int *liwork)
 {
     lapack_int r = m < n ? m : n, info;
     *liwork = 8 * r;
@@ -140,7 +152,22 @@ static int lf_sv_query(lf_sv_method method, lapack_int m, lapack_int n, lapack_i
                                    -1, NULL);
         *lwork = (lapack_int)q + 1;
     }
-    if (info != 0) LF_FAIL("singular values: LAPACK workspace query failed (info %d)", (int)info);
+    return info;
+}
+
+/* Makes sure the LAPACK work arrays hold lwork / liwork elements. */
+static int lf_sv_ws_reserve(lf_sv_ws *w, lapack_int lwork, lapack_int liwork)
+{
+    if (lwork > w->lwork) {
+        lf_free(w->work);
+        if (!(w->work = lf_alloc((size_t)lwork, sizeof(double)))) return -1;
+        w->lwork = lwork;
+    }
+    if (liwork > w->liwork) {
+        lf_free(w->iwork);
+        if (!(w->iwork = lf_alloc((size_t)liwork, sizeof(lapack_int)))) return -1;
+        w->liwork = liwork;
+    }
     return 0;
 }
 
@@ -149,61 +176,129 @@ static int lf_sv_ws_init(lf_sv_ws *w, lf_sv_method method, int64_t m, int64_t n,
 {
     memset(w, 0, sizeof *w);
     size_t mn = (size_t)m * (size_t)n, r = (size_t)(m < n ? m : n);
-    int ok = 1;
-    if (method == LF_SV_GRAM) {
+    int ok = (w->rows = lf_alloc((size_t)m, sizeof(int32_t))) &&
+             (w->cols = lf_alloc((size_t)n, sizeof(int32_t))) && (w->colnz = lf_alloc((size_t)n, 1));
+    if (ok && method == LF_SV_GRAM)
         ok = (w->dcopy = lf_alloc(mn, sizeof(double))) && (w->gram = lf_alloc(r * r, sizeof(double))) &&
              (w->dval = lf_alloc(r, sizeof(double)));
-    } else if (method == LF_SV_SGESDD) {
+    else if (ok && method == LF_SV_SGESDD)
         ok = (w->fcopy = lf_alloc(mn, sizeof(float))) && (w->fval = lf_alloc(r, sizeof(float)));
-    } else {
+    else if (ok)
         ok = (w->dcopy = lf_alloc(mn, sizeof(double))) != NULL;
-    }
-    ok = ok && (w->work = lf_alloc((size_t)lwork, sizeof(double))) &&
-         (w->iwork = lf_alloc((size_t)liwork, sizeof(lapack_int)));
-    w->lwork = lwork;
-    w->liwork = liwork;
-    if (!ok) {
+    if (!ok || lf_sv_ws_reserve(w, lwork, liwork) != 0) {
         lf_sv_ws_free(w);
         return -1;
     }
     return 0;
 }
 
-/* One matrix with serial LAPACK; returns LAPACK's info (0 = success) and sets no
- * error, since it runs on worker threads and messages are thread-local.
- *
- * No transposition: a row-major m x n matrix is the column-major n x m matrix A^T,
- * which has the same singular values. */
-static lapack_int lf_sv_one(lf_sv_ws *w, lf_sv_method method, const float *a, lapack_int m,
-                            lapack_int n, double *sv)
+/* One pass over a: rejects NaN/Inf (position into w->bad_*) and lists the rows and
+ * columns holding a nonzero. Bit tests rather than float compares keep the loop
+ * branch-free (and vectorizable); -0.0 counts as zero. Returns 0 or LF_SV_NONFINITE. */
+static lapack_int lf_sv_scan(lf_sv_ws *w, const float *a, int64_t m, int64_t n, int64_t *mk,
+                             int64_t *nk)
 {
-    size_t mn = (size_t)m * (size_t)n;
-    lapack_int r = m < n ? m : n, info;
+    memset(w->colnz, 0, (size_t)n);
+    int64_t rk = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const float *row = a + i * n;
+        uint32_t nonfinite = 0, rownz = 0;
+        for (int64_t j = 0; j < n; j++) {
+            uint32_t u;
+            memcpy(&u, &row[j], sizeof u);
+            uint32_t nz = (u & 0x7fffffffu) != 0;
+            nonfinite |= (u & 0x7f800000u) == 0x7f800000u;
+            rownz |= nz;
+            w->colnz[j] |= (uint8_t)nz;
+        }
+        if (nonfinite) {
+            for (int64_t j = 0; j < n; j++)
+                if (!isfinite(row[j])) {
+                    w->bad_row = i;
+                    w->bad_col = j;
+                    break;
+                }
+            return LF_SV_NONFINITE;
+        }
+        if (rownz) w->rows[rk++] = (int32_t)i;
+    }
+    int64_t ck = 0;
+    for (int64_t j = 0; j < n; j++)
+        if (w->colnz[j]) w->cols[ck++] = (int32_t)j;
+    *mk = rk;
+    *nk = ck;
+    return 0;
+}
+
+/* One matrix with serial LAPACK; returns 0, LAPACK's info, LF_SV_NONFINITE or
+ * LF_SV_NOMEM, and sets no error: it runs on worker threads, whose messages are
+ * thread-local.
+ *
+ * All-zero rows and columns are dropped first: they contribute exactly zero singular
+ * values and nothing else (A = [B 0; 0 0] up to permutations has the values of B
+ * plus zeros), and padded keys make such columns. A 512 x 512 attention matrix of a
+ * 128-token sentence costs a 512 x 128 problem, and its zeros come out exact.
+ *
+ * No transposition: the row-major m x n matrix is the column-major n x m matrix
+ * A^T, which has the same singular values. */
+static lapack_int lf_sv_one(lf_sv_ws *w, lf_sv_method method, const float *a, int64_t m,
+                            int64_t n, double *sv)
+{
+    int64_t r = m < n ? m : n, mk, nk;
+    lapack_int info = lf_sv_scan(w, a, m, n, &mk, &nk);
+    if (info != 0) return info;
+    int64_t rk = mk < nk ? mk : nk;
+    for (int64_t i = rk; i < r; i++) sv[i] = 0.0;
+    if (rk == 0) return 0;
+    if (mk < m || nk < n) {
+        lapack_int lwork, liwork;
+        info = lf_sv_query(method, (lapack_int)mk, (lapack_int)nk, &lwork, &liwork);
+        if (info != 0) return info;
+        if (lf_sv_ws_reserve(w, lwork, liwork) != 0) return LF_SV_NOMEM;
+    }
+    /* The compacted matrix, row-major mk x nk, converted as the method needs. */
+    int full_cols = nk == n;
     if (method == LF_SV_SGESDD) {
-        memcpy(w->fcopy, a, mn * sizeof(float));
-        info = LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'N', n, m, w->fcopy, n, w->fval, NULL, 1, NULL,
-                                   1, (float *)w->work, w->lwork, w->iwork);
+        for (int64_t i = 0; i < mk; i++) {
+            const float *row = a + (int64_t)w->rows[i] * n;
+            float *dst = w->fcopy + i * nk;
+            if (full_cols)
+                memcpy(dst, row, (size_t)n * sizeof(float));
+            else
+                for (int64_t j = 0; j < nk; j++) dst[j] = row[w->cols[j]];
+        }
+        info = LAPACKE_sgesdd_work(LAPACK_COL_MAJOR, 'N', (lapack_int)nk, (lapack_int)mk, w->fcopy,
+                                   (lapack_int)nk, w->fval, NULL, 1, NULL, 1, (float *)w->work,
+                                   w->lwork, w->iwork);
         if (info == 0)
-            for (lapack_int i = 0; i < r; i++) sv[i] = w->fval[i];
+            for (int64_t i = 0; i < rk; i++) sv[i] = w->fval[i];
         return info;
     }
-    for (size_t i = 0; i < mn; i++) w->dcopy[i] = a[i];
+    for (int64_t i = 0; i < mk; i++) {
+        const float *row = a + (int64_t)w->rows[i] * n;
+        double *dst = w->dcopy + i * nk;
+        if (full_cols)
+            for (int64_t j = 0; j < n; j++) dst[j] = row[j];
+        else
+            for (int64_t j = 0; j < nk; j++) dst[j] = row[w->cols[j]];
+    }
+    lapack_int M = (lapack_int)mk, N = (lapack_int)nk, R = (lapack_int)rk;
     if (method == LF_SV_DGESDD)
-        return LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'N', n, m, w->dcopy, n, sv, NULL, 1, NULL, 1,
+        return LAPACKE_dgesdd_work(LAPACK_COL_MAJOR, 'N', N, M, w->dcopy, N, sv, NULL, 1, NULL, 1,
                                    w->work, w->lwork, w->iwork);
-    /* B = A^T is n x m column-major with leading dimension n. The smaller Gram:
-     * B B^T (n x n) when n <= m, else B^T B (m x m). */
-    if (n <= m)
-        cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, n, m, 1.0, w->dcopy, n, 0.0, w->gram, r);
+    /* B = A^T is N x M column-major with leading dimension N. The smaller Gram:
+     * B B^T (N x N) when N <= M, else B^T B (M x M). */
+    if (N <= M)
+        cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, N, M, 1.0, w->dcopy, N, 0.0, w->gram, R);
     else
-        cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, m, n, 1.0, w->dcopy, n, 0.0, w->gram, r);
-    info = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'N', 'L', r, w->gram, r, w->dval, w->work, w->lwork,
+        cblas_dsyrk(CblasColMajor, CblasLower, CblasTrans, M, N, 1.0, w->dcopy, N, 0.0, w->gram, R);
+    info = LAPACKE_dsyevd_work(LAPACK_COL_MAJOR, 'N', 'L', R, w->gram, R, w->dval, w->work, w->lwork,
                                w->iwork, w->liwork);
     if (info != 0) return info;
     /* Eigenvalues come ascending; rounding can leave the zero ones slightly
      * negative (G is positive semidefinite), and sqrt keeps the order. */
-    for (lapack_int i = 0; i < r; i++) {
-        double lam = w->dval[r - 1 - i];
+    for (int64_t i = 0; i < rk; i++) {
+        double lam = w->dval[rk - 1 - i];
         sv[i] = lam > 0 ? sqrt(lam) : 0.0;
     }
     return 0;
@@ -233,18 +328,9 @@ int lf_sv_batch(const float *a, int64_t count, int64_t m, int64_t n, lf_sv_metho
     int64_t r = m < n ? m : n;
     if (count == 0 || r == 0) return 0;
     if (!a || !sv) LF_FAIL("singular values: NULL matrix or output");
-    /* LAPACK would loop or return garbage on NaN/Inf; name the first bad entry. The
-     * scan costs ~1% of one decomposition. */
-    size_t mn = (size_t)m * (size_t)n;
-    for (int64_t c = 0; c < count; c++) {
-        const float *ac = a + (size_t)c * mn;
-        for (size_t i = 0; i < mn; i++)
-            if (!isfinite(ac[i]))
-                LF_FAIL("singular values: matrix %lld has a non-finite entry %g at (%zu, %zu)",
-                        (long long)c, (double)ac[i], i / (size_t)n, i % (size_t)n);
-    }
-    lapack_int lwork, liwork;
-    LF_TRY(lf_sv_query(method, (lapack_int)m, (lapack_int)n, &lwork, &liwork));
+    lapack_int lwork, liwork, qinfo;
+    qinfo = lf_sv_query(method, (lapack_int)m, (lapack_int)n, &lwork, &liwork);
+    if (qinfo != 0) LF_FAIL("singular values: LAPACK workspace query failed (info %d)", (int)qinfo);
 
     int threads = lf_threads_get();
 #ifdef _OPENMP
@@ -262,30 +348,39 @@ int lf_sv_batch(const float *a, int64_t count, int64_t m, int64_t n, lf_sv_metho
         return -1;
     }
 
-    int64_t bad = count;
+    size_t mn = (size_t)m * (size_t)n;
+    int64_t bad = count, bad_row = 0, bad_col = 0;
     lapack_int bad_info = 0;
     int blas = lf_blas_serial_begin();
     /* Dynamic scheduling only balances the load (another process may hold a core);
      * each matrix is computed the same way whichever thread takes it. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
     for (int64_t c = 0; c < count; c++) {
-        lapack_int info = lf_sv_one(&ws[lf_thread_id()], method, a + (size_t)c * mn,
-                                    (lapack_int)m, (lapack_int)n, sv + (size_t)c * (size_t)r);
+        lf_sv_ws *w = &ws[lf_thread_id()];
+        lapack_int info = lf_sv_one(w, method, a + (size_t)c * mn, m, n, sv + (size_t)c * (size_t)r);
         if (info != 0) {
 #pragma omp critical(lf_sv_batch_error)
             if (c < bad) {
                 bad = c;
                 bad_info = info;
+                bad_row = w->bad_row;
+                bad_col = w->bad_col;
             }
         }
     }
     lf_blas_threads_restore(blas);
     for (int t = 0; t < threads; t++) lf_sv_ws_free(&ws[t]);
     lf_free(ws);
-    if (bad < count)
-        LF_FAIL("singular values (%s): matrix %lld: LAPACK failed to converge (info %d)",
-                lf_sv_method_name(method), (long long)bad, (int)bad_info);
-    return 0;
+    if (bad == count) return 0;
+    /* The lowest failing matrix, whatever the thread count. */
+    if (bad_info == LF_SV_NONFINITE)
+        LF_FAIL("singular values: matrix %lld has a non-finite entry %g at (%lld, %lld)",
+                (long long)bad, (double)a[(size_t)bad * mn + (size_t)(bad_row * n + bad_col)],
+                (long long)bad_row, (long long)bad_col);
+    if (bad_info == LF_SV_NOMEM)
+        LF_FAIL("singular values: matrix %lld: out of memory for LAPACK's workspace", (long long)bad);
+    LF_FAIL("singular values (%s): matrix %lld: LAPACK failed (info %d)", lf_sv_method_name(method),
+            (long long)bad, (int)bad_info);
 }
 
 int lf_sv_compute(const float *a, int64_t m, int64_t n, lf_sv_method method, double *sv)

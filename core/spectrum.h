@@ -13,8 +13,11 @@
  *                 ~33 eps32 sigma_0 (eps32 = 2^-23) on attention matrices.
  *   LF_SV_DGESDD  LAPACK dgesdd (jobz = 'N') on a float64 copy: the reference
  *                 (~42 ms), error ~ n eps64 sigma_0.
- * Every method runs serial LAPACK/BLAS for one matrix, so results are bit-identical
- * whatever the thread count and whether a matrix is computed alone or in a batch.
+ * Every method first drops all-zero rows and columns (padded keys make them): they
+ * only add exact zero singular values, which come out as exact zeros, and a padded
+ * matrix costs only its nonzero part. Every method runs serial LAPACK/BLAS for one
+ * matrix, so results are bit-identical whatever the thread count and whether a
+ * matrix is computed alone or in a batch.
  */
 #ifndef LF_SPECTRUM_H
 #define LF_SPECTRUM_H

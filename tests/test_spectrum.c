@@ -258,15 +258,68 @@ static void test_attention_vs_float64(void)
             for (int64_t i = 1; i < r; i++) CHECK(sv[i] <= sv[i - 1]);
             worst[mi] = fmax(worst[mi], e);
         }
-        /* Padded keys make exact zero columns; the Gram method keeps them exact. */
-        if (cases[c].valid < n) {
-            CHECK(lf_sv_compute(a, m, n, LF_SV_GRAM, sv) == 0);
-            for (int64_t i = cases[c].valid; i < r; i++) CHECK(sv[i] == 0.0);
-        }
+        /* Padded keys make exact zero columns, dropped before the decomposition:
+         * their singular values are exact zeros with every method. */
+        if (cases[c].valid < n)
+            for (int mi = 0; mi < 3; mi++) {
+                CHECK(lf_sv_compute(a, m, n, methods[mi], sv) == 0);
+                for (int64_t i = cases[c].valid; i < r; i++) CHECK(sv[i] == 0.0);
+            }
         free(a), free(ref), free(sv);
     }
     check_notef("max |sv - ref| / s0: gram %.1e (tol %.1e), sgesdd %.1e (tol %.1e), dgesdd %.1e",
                 worst[0], 2 * EPS32, worst[1], 64 * EPS32, worst[2]);
+}
+
+/* All-zero rows and columns (scattered, as padding would make them after a
+ * permutation) are dropped before the decomposition: the result is, bit for bit, that
+ * of the explicitly compacted matrix followed by exact zeros, and within each
+ * method's tolerance of the float64 SVD of the full matrix. 200 x 200 with 140 zero
+ * columns and 10 zero rows compacts to 190 x 60, tall enough (m >= 11/6 n) for
+ * sgesdd/dgesdd to switch to their QR-first path with a different workspace. */
+static void test_zero_rows_columns(void)
+{
+    const int64_t m = 200, n = 200, r = 200;
+    float *a = malloc((size_t)(m * n) * sizeof *a);
+    attention_matrix(a, m, n, 2.0, n, 51);
+    uint8_t zr[200] = {0}, zc[200] = {0};
+    int64_t mk = 0, nk = 0;
+    for (int64_t j = 0; j < n; j++) zc[j] = (j % 10) < 7; /* 140 zero columns */
+    for (int64_t i = 0; i < m; i++) zr[i] = i % 20 == 3;  /* 10 zero rows */
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++)
+            if (zr[i] || zc[j]) a[i * n + j] = (i + j) % 2 ? 0.0f : -0.0f;
+    float *b = malloc((size_t)(m * n) * sizeof *b);
+    for (int64_t i = 0; i < m; i++) {
+        if (zr[i]) continue;
+        nk = 0;
+        for (int64_t j = 0; j < n; j++)
+            if (!zc[j]) b[mk * 60 + nk++] = a[i * n + j];
+        mk++;
+    }
+    CHECK(mk == 190 && nk == 60);
+    double *ref = malloc((size_t)r * sizeof *ref), *sv = malloc((size_t)r * sizeof *sv);
+    double *svb = malloc((size_t)r * sizeof *svb), worst = 0;
+    ref_sv(a, m, n, ref);
+    for (int mi = 0; mi < 3; mi++) {
+        CHECK(lf_sv_compute(a, m, n, methods[mi], sv) == 0);
+        CHECK(lf_sv_compute(b, mk, nk, methods[mi], svb) == 0);
+        CHECK_MSG(memcmp(sv, svb, (size_t)nk * sizeof *sv) == 0, "%s: differs from the compacted matrix",
+                  lf_sv_method_name(methods[mi]));
+        for (int64_t i = nk; i < r; i++) CHECK(sv[i] == 0.0);
+        double e = max_abs_diff(sv, ref, r, ref[0]);
+        CHECK_MSG(e <= method_tol(methods[mi], r), "%s: max |sv - ref| / s0 = %.3g",
+                  lf_sv_method_name(methods[mi]), e);
+        worst = fmax(worst, e);
+    }
+    /* Only zeros: no decomposition at all, exact zeros. */
+    memset(a, 0, (size_t)(m * n) * sizeof *a);
+    for (int mi = 0; mi < 3; mi++) {
+        CHECK(lf_sv_compute(a, m, n, methods[mi], sv) == 0);
+        for (int64_t i = 0; i < r; i++) CHECK(sv[i] == 0.0);
+    }
+    check_notef("max |sv - ref| / s0 %.1e", worst);
+    free(a), free(b), free(ref), free(sv), free(svb);
 }
 
 /* The batch equals one-at-a-time, bit for bit, for 1 and 2 threads: every matrix is
@@ -316,6 +369,13 @@ static void test_sv_errors(void)
     a[4] = INFINITY;
     CHECK(lf_sv_batch(a, 1, 2, 3, LF_SV_SGESDD, sv) == -1);
     a[4] = 5;
+    /* In a batch the lowest failing matrix is named, whichever thread met it first. */
+    float three[18];
+    for (int i = 0; i < 18; i++) three[i] = (float)(i + 1);
+    three[6 + 5] = NAN, three[12] = -INFINITY;
+    double svb[6];
+    CHECK(lf_sv_batch(three, 3, 2, 3, LF_SV_GRAM, svb) == -1);
+    CHECK(strstr(lf_error_get(), "matrix 1 ") != NULL && strstr(lf_error_get(), "(1, 2)") != NULL);
     CHECK(lf_sv_compute(a, -1, 3, LF_SV_GRAM, sv) == -1);
     CHECK(lf_sv_compute(a, 2, 3, (lf_sv_method)7, sv) == -1);
     CHECK(lf_sv_compute(a, 0, 3, LF_SV_GRAM, sv) == 0);
@@ -602,6 +662,7 @@ int main(void)
     RUN(test_orthogonal_diagonal);
     RUN(test_rank_r);
     RUN(test_attention_vs_float64);
+    RUN(test_zero_rows_columns);
     RUN(test_batch_identical);
     RUN(test_sv_errors);
     RUN(test_cumulative_closed_forms);
