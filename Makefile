@@ -5,7 +5,8 @@
 #   make test         every test; ends with "N passed, M failed"
 #   make asan         the same suite under AddressSanitizer + UBSan (= make test SANITIZE=1)
 #   make bench        core benchmark: attention GFLOP/s against sgemm, batched spectra
-#   make reproduce    the main job
+#   make reproduce    the main job (SCALE=default|paper): data, Figure 1, core benchmark
+#   make fig1         Figure 1 (results/figures/fig1_spectrum.pdf/.png)
 #   make data         fetch the default model and corpus into data/ (reused when present)
 #   make fuzz         build and run the safetensors fuzzer for FUZZ_SECONDS (needs clang)
 #
@@ -67,7 +68,7 @@ ifneq ($(NVCC),)
   CUDA_TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(wildcard tests/test_cuda*.c))
 endif
 
-.PHONY: all deps deps-auto test test-run asan bench reproduce figures data fuzz clean config
+.PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 data fuzz clean config
 .DEFAULT_GOAL := all
 
 all: deps-auto
@@ -141,11 +142,16 @@ bench: deps-auto
 	@$(MAKE) --no-print-directory build
 	$(BIN)/microbench $(BENCH_ARGS)
 
+# SCALE=default (64 sequences, minutes on 2 cores) or SCALE=paper (10,000 sequences).
 reproduce: deps-auto
 	@$(MAKE) --no-print-directory build
-	@bash experiments/reproduce.sh $(BIN)
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN)
 
-figures: reproduce
+fig1: deps-auto
+	@$(MAKE) --no-print-directory build
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig1
+
+figures: fig1
 
 data:
 	@bash data/fetch.sh

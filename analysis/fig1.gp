@@ -31,7 +31,8 @@ if (fmt eq 'pdf') {
 set output out
 set multiplot layout 1,2 title sprintf("Spectrum of the context mapping matrix P: %s, n = %d, mean over %d sequences", model, n, seqs)
 
-# Left: one line per layer, lower layers light, higher layers dark.
+# Left: one line per layer, colored along a perceptually ordered (viridis-like) scale
+# from the lowest layer (purple) to the highest (yellow-green).
 set border 3
 set tics nomirror
 set grid back lc rgb '#dddddd'
@@ -42,9 +43,11 @@ set yrange [0:1.02]
 set key right bottom title 'layer' font ',8'
 set arrow 1 from idx, graph 0 to idx, graph 1 nohead dt 2 lc rgb '#888888'
 set label 1 sprintf('index %d', idx) at idx, graph 0.06 offset 0.5,0 font ',8' tc rgb '#666666'
-shade(l) = layers > 1 ? int(200 - 170.0 * (l - 1) / (layers - 1)) : 100
-plot for [l=1:layers] curves using 1:(column(l + 1)) with lines lw 1.5 \
-     lc rgb sprintf('#%02x%02xff', shade(l), shade(l)) title sprintf('%d', l)
+set palette defined (0 '#440154', 0.25 '#3b528b', 0.5 '#21908d', 0.75 '#5dc963', 1 '#d4c21a')
+unset colorbox
+frac(l) = layers > 1 ? (l - 1.0) / (layers - 1) : 0.5
+plot for [l=1:layers] curves using 1:(column(l + 1)) with lines lw 1.8 \
+     lc palette frac frac(l) title sprintf('%d', l)
 unset arrow 1
 unset label 1
 unset grid
@@ -62,6 +65,7 @@ set xtics () ; do for [h=0:heads-1] { set xtics add (sprintf('%d', h + 1) h) }
 set ytics () ; do for [l=0:layers-1] { set ytics add (sprintf('%d', l + 1) l) }
 set cblabel sprintf('normalized cumulative value at index %d', idx)
 set palette defined (0 '#fff7ec', 0.5 '#fc8d59', 1 '#7f0000')
+set colorbox
 set key off
 plot heat matrix with image notitle, \
      heat matrix using 1:2:(sprintf('%.2f', $3)) with labels font ',6' notitle

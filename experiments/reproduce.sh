@@ -1,22 +1,67 @@
 #!/usr/bin/env bash
-# reproduce.sh - the main job behind `make reproduce`: runs every experiment that the
-# suite implements so far at the default scale and lists what it wrote.
-#   usage: experiments/reproduce.sh BIN_DIR
+# reproduce.sh - the main job behind `make reproduce` (and `make fig1`): runs the
+# experiments the suite implements at the chosen scale and lists what it wrote.
+#   usage: experiments/reproduce.sh BIN_DIR [step ...]     steps: data spectrum fig1 bench
+#   environment: SCALE=default|paper, MODEL=DIR, CORPUS=FILE, THREADS=T
 set -euo pipefail
 bin=${1:-bin}
-results=results
-mkdir -p "$results"
+shift || true
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(data spectrum fig1 bench)
+
+scale=${SCALE:-default}
+model=${MODEL:-data/all-MiniLM-L6-v2}
+corpus=${CORPUS:-data/kjv.txt}
+case "$scale" in
+  default) sequences=64; spectrum=results/spectrum.h5 ;;
+  paper) sequences=10000; spectrum=results/spectrum_paper.h5 ;;
+  *) echo "reproduce: error: SCALE must be default or paper, not '$scale'" >&2; exit 2 ;;
+esac
+threads=${THREADS:+--threads $THREADS}
+figures=results/figures
+mkdir -p results "$figures"
 made=()
 
-# Core benchmark: attention GFLOP/s against the sgemm rate, batched spectra.
-out=$results/microbench.txt
-echo "reproduce: core benchmark (bin/microbench --quick) -> $out"
-"$bin/microbench" --quick | tee "$out.tmp"
-mv "$out.tmp" "$out"
-made+=("$out")
+for step in "${steps[@]}"; do
+  case "$step" in
+  data)
+    if [ "$model" = data/all-MiniLM-L6-v2 ] || [ "$corpus" = data/kjv.txt ]; then
+      bash data/fetch.sh
+    fi
+    ;;
+  spectrum)
+    echo "reproduce: spectrum of $model on $corpus, $sequences sequences of 512 tokens -> $spectrum"
+    # The run resumes from its checkpoint if an earlier one was interrupted.
+    resume=; [ -e "$spectrum.ckpt" ] && resume=--resume
+    "$bin/spectrum" --model "$model" --corpus "$corpus" --sequences "$sequences" \
+      --out "$spectrum" --force $resume $threads
+    made+=("$spectrum")
+    ;;
+  fig1)
+    [ -e "$spectrum" ] || "$0" "$bin" spectrum
+    "$bin/h5export" "$spectrum" /spectrum/layer_mean --transpose --index-column \
+      --out "$figures/fig1_layer_mean.dat"
+    "$bin/h5export" "$spectrum" /spectrum/at_index --out "$figures/fig1_at_index.dat"
+    seqs=$(h5dump -a /config/sequences "$spectrum" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+    name=$(basename "$model")
+    for fmt in pdf png; do
+      gnuplot -e "dir='$figures'; out='$figures/fig1_spectrum.$fmt.tmp'; fmt='$fmt'; idx=128; \
+                  model='$name'; seqs=$seqs; n=512" analysis/fig1.gp
+      mv "$figures/fig1_spectrum.$fmt.tmp" "$figures/fig1_spectrum.$fmt"
+      made+=("$figures/fig1_spectrum.$fmt")
+    done
+    ;;
+  bench)
+    out=results/microbench.txt
+    echo "reproduce: core benchmark (bin/microbench --quick) -> $out"
+    "$bin/microbench" --quick $threads | tee "$out.tmp"
+    mv "$out.tmp" "$out"
+    made+=("$out")
+    ;;
+  *) echo "reproduce: error: unknown step '$step' (data, spectrum, fig1, bench)" >&2; exit 2 ;;
+  esac
+done
 
 echo
-echo "reproduce: done. Wrote:"
+echo "reproduce: done (SCALE=$scale). Wrote:"
 for f in "${made[@]}"; do echo "  $f"; done
-echo "The spectrum analysis (Figure 1), low-rank ablations, pretraining and efficiency"
-echo "experiments are added to this job as they land (see README.md, 'Status')."
