@@ -49,6 +49,7 @@ static void on_signal(int sig)
 typedef struct {
     const char *model, *corpus, *attention, *out, *normalize, *method;
     int64_t seq_len, sequences, index, save_attention, batch, threads, checkpoint_every;
+    int64_t stop_after; /* testing aid: behave as if interrupted after this many sequences */
     uint64_t seed;
     int resume, force;
 } spec_args;
@@ -77,6 +78,7 @@ static void usage(FILE *to)
             "  --checkpoint-every N  write OUT.ckpt every N sequences (default 32; 0 = only on\n"
             "                        Ctrl-C)\n"
             "  --resume              continue from OUT.ckpt\n"
+            "  --stop-after N        act as if interrupted after N sequences (for testing resume)\n"
             "  --threads T, --seed X, --force, --help, --version\n");
 }
 
@@ -93,6 +95,7 @@ static void parse_args(int argc, char **argv, spec_args *a)
         {"batch", required_argument, 0, 'b'},       {"threads", required_argument, 0, 't'},
         {"seed", required_argument, 0, 'S'},        {"checkpoint-every", required_argument, 0, 'C'},
         {"resume", no_argument, 0, 'r'},            {"force", no_argument, 0, 'f'},
+        {"stop-after", required_argument, 0, 'X'},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
@@ -117,6 +120,7 @@ static void parse_args(int argc, char **argv, spec_args *a)
         case 't': rc = lf_parse_i64("--threads", optarg, 1, 4096, &a->threads); break;
         case 'S': rc = lf_parse_u64("--seed", optarg, &a->seed); break;
         case 'C': rc = lf_parse_i64("--checkpoint-every", optarg, 0, INT32_MAX, &a->checkpoint_every); break;
+        case 'X': rc = lf_parse_i64("--stop-after", optarg, 1, INT32_MAX, &a->stop_after); break;
         case 'r': a->resume = 1; break;
         case 'f': a->force = 1; break;
         case 'h': usage(stdout); exit(0);
@@ -480,6 +484,7 @@ int main(int argc, char **argv)
             lf_cli_fail(prog, LF_EXIT_RUNTIME);
         done += b;
         since_ckpt += b;
+        if (a.stop_after > 0 && done >= a.stop_after && done < S) interrupted = 1;
         lf_progress_update(&pr, done);
         if (a.checkpoint_every > 0 && since_ckpt >= a.checkpoint_every && done < S) {
             if (write_checkpoint(&a, ckpt, &st, done) != 0) lf_cli_fail(prog, LF_EXIT_RUNTIME);
