@@ -141,6 +141,7 @@ asan:
 bench: deps-auto
 	@$(MAKE) --no-print-directory build
 	$(BIN)/microbench $(BENCH_ARGS)
+	/usr/bin/python3 experiments/bench_spectrum.py $(BIN)
 
 # SCALE=default (64 sequences, minutes on 2 cores) or SCALE=paper (10,000 sequences).
 reproduce: deps-auto

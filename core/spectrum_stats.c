@@ -55,12 +55,20 @@ int lf_spectrum_stats_add(lf_spectrum_stats *s, int layer, const float *probs, i
         LF_FAIL("lf_spectrum_stats_add: layer %d outside 0..%d", layer, s->layers - 1);
     const int64_t n = s->n, H = s->heads;
     LF_TRY(lf_spectrum_stats_reserve(s, B * H));
-    /* The heads of a sequence are contiguous; sequences may be strided (P of all
-     * layers in one buffer), so one batched call per sequence. */
-    for (int64_t b = 0; b < B; b++) {
-        if (lf_sv_batch(probs + b * seq_stride, H, n, n, s->method, s->sv + b * H * n) != 0) {
-            lf_error_prefix("layer %d, sequence %lld of the batch", layer, (long long)b);
+    /* The heads of a sequence are contiguous; when the sequences are too, one batched
+     * call spreads all B H matrices over the threads. Strided sequences (P of every
+     * layer in one buffer) take one call each. Results are the same either way. */
+    if (seq_stride == H * n * n) {
+        if (lf_sv_batch(probs, B * H, n, n, s->method, s->sv) != 0) {
+            lf_error_prefix("layer %d", layer);
             return -1;
+        }
+    } else {
+        for (int64_t b = 0; b < B; b++) {
+            if (lf_sv_batch(probs + b * seq_stride, H, n, n, s->method, s->sv + b * H * n) != 0) {
+                lf_error_prefix("layer %d, sequence %lld of the batch", layer, (long long)b);
+                return -1;
+            }
         }
     }
     for (int64_t i = 0; i < B * H; i++) {
