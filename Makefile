@@ -4,7 +4,8 @@
 #   make deps         install the Debian packages the suite needs (says what it installs)
 #   make test         every test; ends with "N passed, M failed"
 #   make asan         the same suite under AddressSanitizer + UBSan (= make test SANITIZE=1)
-#   make bench        core benchmark: attention GFLOP/s against sgemm, batched spectra
+#   make bench        attention GFLOP/s against sgemm, batched spectra against sgesdd, and
+#                     the spectrum analysis against NumPy (after make data)
 #   make reproduce    the main job (SCALE=default|paper): data, Figure 1, core benchmark
 #   make fig1         Figure 1 (results/figures/fig1_spectrum.pdf/.png)
 #   make data         fetch the default model and corpus into data/ (reused when present)
