@@ -21,19 +21,28 @@
  *     what sgesdd achieves). Measured on attention matrices (n = 512, softmax of
  *     N(0, s^2) scores, s = 0.5 ... 16, with and without 128 padded keys): max
  *     |sigma_i - ref_i| = 2.6e-9 sigma_0, and 3e-11 relative for sigma_i >= 1e-3
- *     sigma_0; exact zeros (padded keys) come out as exact zeros, since zero rows of
- *     G stay zero. It meets the tolerance with a factor ~100 to spare.
+ *     sigma_0 (tests/test_spectrum.c checks 2 eps32 on such matrices and measures
+ *     ~5e-9). It meets the tolerance with a factor ~50 to spare.
  *   dgesdd on a float64 copy: ~n eps64 sigma_0, but twice the time of sgesdd.
- * Speed, one 512 x 512 matrix on one core of the 2-core AMD EPYC (serial OpenBLAS
- * 0.3.21): Gram ~17 ms (convert 0.15, dsyrk 3.4, dsytrd 9.1, dsterf 3.3), sgesdd ~21
- * ms, dgesdd ~42 ms; sgesdd with 2 OpenBLAS threads is barely faster (~20.4 ms:
- * half of bidiagonalization is BLAS-2). Other eigenvalue paths were slower: the
- * 2-stage dsyevd_2stage (~23 ms, the bulge chasing is serial and n is small),
- * dstemr (+1 ms over dsterf), Cholesky + dqds (+0.6 ms). The Gram method is
- * therefore the default: fastest and the only float-speed method within tolerance.
+ * Exact zero rows and columns are removed first (lf_sv_one), so padding costs
+ * nothing and its zero singular values are exact with every method.
  *
- * Batches parallelize over matrices, one serial LAPACK call chain per matrix: with
- * two cores that gives ~1.9x, on top of Gram's ~1.2x per matrix over sgesdd.
+ * Speed, one 512 x 512 attention matrix on one core of the 2-core AMD EPYC (KVM,
+ * serial OpenBLAS 0.3.21; best of 9 runs of a batch of 16): Gram 17.7 ms (convert
+ * 0.15, dsyrk 3.4, dsytrd 9.1, dsterf 3.3), sgesdd 20.7 ms, dgesdd 37.7 ms; sgesdd
+ * with 2 OpenBLAS threads is barely faster (19.9 ms: half of bidiagonalization is
+ * BLAS-2). Other eigenvalue paths were slower: the 2-stage dsyevd_2stage (~23 ms;
+ * the bulge chasing is serial and n is small), dstemr (+1 ms over dsterf), Cholesky
+ * + dqds (+0.6 ms). The Gram method is therefore the default: fastest and the only
+ * float-speed method within tolerance.
+ *
+ * Batches parallelize over matrices, one serial LAPACK call chain per matrix: two
+ * cores give ~1.9x (the memory bandwidth of the BLAS-2 half is shared), on top of
+ * Gram's ~1.15x per matrix over sgesdd. Batch of 512 x 512 on 2 threads: Gram 9.1-10
+ * ms/matrix = 2.1-2.2x the throughput of multi-threaded LAPACKE_sgesdd one matrix
+ * after another (19.9-21.1 ms; best of 9 in two quiet sessions, the machine is
+ * shared); sgesdd batch 10.2-11.2 ms (1.8-2.0x). With 384 of 512 keys padded the
+ * Gram batch takes 0.68 ms/matrix (24x that baseline on the same padded matrices).
  */
 #include "spectrum.h"
 

@@ -7,12 +7,13 @@
  * in spectrum.c; numbers for 512 x 512 attention matrices on a 2-core AMD EPYC):
  *   LF_SV_GRAM    Gram matrix of the smaller side formed in float64 (dsyrk), its
  *                 eigenvalues (dsyevd, values only), sigma = sqrt(max(lambda, 0)).
- *                 The default: fastest (~17 ms) and, on attention matrices, within
- *                 ~1e-9 sigma_0 of a float64 SVD (sgesdd is off by up to ~4e-6).
- *   LF_SV_SGESDD  LAPACK sgesdd (jobz = 'N') in float32 (~21 ms); error up to
- *                 ~33 eps32 sigma_0 (eps32 = 2^-23) on attention matrices.
+ *                 The default: fastest (17.7 ms) and, on attention matrices, within
+ *                 ~5e-9 sigma_0 of a float64 SVD (sgesdd is off by up to ~4e-6);
+ *                 contract: |sigma_i - ref_i| <= 2 eps32 sigma_0 (eps32 = 2^-23).
+ *   LF_SV_SGESDD  LAPACK sgesdd (jobz = 'N') in float32 (20.7 ms); error up to
+ *                 ~33 eps32 sigma_0 on attention matrices.
  *   LF_SV_DGESDD  LAPACK dgesdd (jobz = 'N') on a float64 copy: the reference
- *                 (~42 ms), error ~ n eps64 sigma_0.
+ *                 (37.7 ms), error ~ n eps64 sigma_0.
  * Every method first drops all-zero rows and columns (padded keys make them): they
  * only add exact zero singular values, which come out as exact zeros, and a padded
  * matrix costs only its nonzero part. Every method runs serial LAPACK/BLAS for one
