@@ -25,6 +25,7 @@
 
 #include "attention.h"
 #include "error.h"
+#include "gemm.h"
 #include "mem.h"
 #include "parallel.h"
 #include "rng.h"
@@ -141,10 +142,7 @@ int lf_lowrank_jl_error(const float *p, int64_t m, int64_t n, int64_t k, const f
     if (w) {
         pw = lf_alloc((size_t)m * (size_t)dw, sizeof(float));
         if (!pw) return -1;
-        int blas = lf_blas_serial_begin();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)dw, (int)n, 1.0f, p,
-                    (int)n, w, (int)dw, 0.0f, pw, (int)dw);
-        lf_blas_threads_restore(blas);
+        lf_sgemm(0, 0, m, dw, n, 1.0f, p, n, w, dw, 0.0f, pw, dw);
         exact = pw;
     }
     double norm2 = lf_sumsq_f(exact, (size_t)m * (size_t)cols);
@@ -172,7 +170,6 @@ int lf_lowrank_jl_error(const float *p, int64_t m, int64_t n, int64_t k, const f
         if (ok && w) ok = (ws[t].rw = lf_alloc((size_t)(k * dw), sizeof(float))) != NULL;
     }
     if (ok) {
-        int blas = lf_blas_serial_begin();
         /* Each trial draws its own R from its own stream and writes only err[t]:
          * the same numbers whichever thread runs it. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -196,7 +193,6 @@ int lf_lowrank_jl_error(const float *p, int64_t m, int64_t n, int64_t k, const f
             }
             err[t] = sqrt(lf_sumsq_diff_f(b->z, exact, (size_t)(m * cols)) / norm2);
         }
-        lf_blas_threads_restore(blas);
         /* Two passes over the trials, in order. */
         double s = 0, ss = 0;
         for (int64_t t = 0; t < trials; t++) s += err[t];

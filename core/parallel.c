@@ -35,24 +35,6 @@ int lf_threads_get(void)
     return lf_nthreads;
 }
 
-int lf_blas_serial_begin(void)
-{
-    /* Nested inside a parallel region the outer caller already made BLAS serial;
-     * touching the global count from several threads would race. */
-#ifdef _OPENMP
-    if (omp_in_parallel()) return -1;
-#endif
-    int previous = openblas_get_num_threads();
-    if (previous == 1) return -1;
-    openblas_set_num_threads(1);
-    return previous;
-}
-
-void lf_blas_threads_restore(int previous)
-{
-    if (previous > 0) openblas_set_num_threads(previous);
-}
-
 int lf_thread_id(void)
 {
 #ifdef _OPENMP

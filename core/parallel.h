@@ -15,12 +15,6 @@ int lf_threads_get(void);
 /* Multi-threaded BLAS, for baselines in benchmarks only. */
 void lf_blas_threads_set(int n);
 
-/* Around an OpenMP region whose threads call BLAS: makes BLAS single-threaded and
- * returns the previous BLAS thread count for lf_blas_threads_restore. Called from
- * inside a parallel region it does nothing (returns -1; restore(-1) is a no-op). */
-int lf_blas_serial_begin(void);
-void lf_blas_threads_restore(int previous);
-
 /* Index of the calling thread within an OpenMP region (0 outside). */
 int lf_thread_id(void);
 

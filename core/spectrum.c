@@ -360,7 +360,6 @@ int lf_sv_batch(const float *a, int64_t count, int64_t m, int64_t n, lf_sv_metho
     size_t mn = (size_t)m * (size_t)n;
     int64_t bad = count, bad_row = 0, bad_col = 0;
     lapack_int bad_info = 0;
-    int blas = lf_blas_serial_begin();
     /* Dynamic scheduling only balances the load (another process may hold a core);
      * each matrix is computed the same way whichever thread takes it. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -377,7 +376,6 @@ int lf_sv_batch(const float *a, int64_t count, int64_t m, int64_t n, lf_sv_metho
             }
         }
     }
-    lf_blas_threads_restore(blas);
     for (int t = 0; t < threads; t++) lf_sv_ws_free(&ws[t]);
     lf_free(ws);
     if (bad == count) return 0;
