@@ -65,7 +65,10 @@ static int lf_attend(const char *fn, const float *q, const float *keys, const fl
         }
 #pragma omp barrier
         if (!failed) {
-#pragma omp for schedule(static)
+            /* Dynamic: a core taken away by another process (or the VM host) does
+             * not hold up the others; every block is computed the same way
+             * whichever thread takes it. */
+#pragma omp for schedule(dynamic, 1)
             for (int64_t b = 0; b < nblocks; b++) {
                 int64_t i0 = b * qb;
                 int64_t rows = n - i0 < qb ? n - i0 : qb;
