@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <jansson.h>
+
+#include "json_util.h"
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -30,21 +32,6 @@ const char *lf_activation_name(lf_activation act)
     return "unknown";
 }
 
-static const char *cfg_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "an unknown JSON value";
-}
-
 /* A positive int field; DEF <= 0 means the field is required. */
 static int cfg_positive(const char *name, const json_t *root, const char *key, int def, int *out)
 {
@@ -54,7 +41,7 @@ static int cfg_positive(const char *name, const json_t *root, const char *key, i
         *out = def;
         return 0;
     }
-    if (!json_is_integer(v)) LF_FAIL("%s: %s: is %s, expected an integer", name, key, cfg_kind(v));
+    if (!json_is_integer(v)) LF_FAIL("%s: %s: is %s, expected an integer", name, key, lf_json_kind(v));
     json_int_t x = json_integer_value(v);
     if (x <= 0) LF_FAIL("%s: %s: %lld is not positive", name, key, (long long)x);
     if (x > INT_MAX) LF_FAIL("%s: %s: %lld is too large", name, key, (long long)x);
@@ -69,7 +56,7 @@ static int cfg_string(const char *name, const json_t *root, const char *key, con
     const json_t *v = json_object_get(root, key);
     const char *s = def;
     if (v) {
-        if (!json_is_string(v)) LF_FAIL("%s: %s: is %s, expected a string", name, key, cfg_kind(v));
+        if (!json_is_string(v)) LF_FAIL("%s: %s: is %s, expected a string", name, key, lf_json_kind(v));
         s = json_string_value(v);
         if (strlen(s) != json_string_length(v)) LF_FAIL("%s: %s: contains a NUL character", name, key);
     } else if (!def) {
@@ -131,7 +118,7 @@ static int cfg_activation(const char *name, const json_t *root, lf_model_config 
 static int cfg_from_json(const json_t *root, const char *name, lf_model_config *out)
 {
     if (!json_is_object(root))
-        LF_FAIL("%s: the top level is %s, expected an object of settings", name, cfg_kind(root));
+        LF_FAIL("%s: the top level is %s, expected an object of settings", name, lf_json_kind(root));
     lf_model_config c;
     memset(&c, 0, sizeof c);
     LF_TRY(cfg_model_type(name, root, &c));
@@ -156,7 +143,7 @@ static int cfg_from_json(const json_t *root, const char *name, lf_model_config *
     c.layer_norm_eps = 1e-12;
     if (eps) {
         if (!json_is_number(eps))
-            LF_FAIL("%s: layer_norm_eps: is %s, expected a number", name, cfg_kind(eps));
+            LF_FAIL("%s: layer_norm_eps: is %s, expected a number", name, lf_json_kind(eps));
         c.layer_norm_eps = json_number_value(eps);
         if (!(c.layer_norm_eps > 0) || !isfinite(c.layer_norm_eps))
             LF_FAIL("%s: layer_norm_eps: %g is not a positive finite number", name, c.layer_norm_eps);
@@ -173,7 +160,7 @@ static int cfg_from_json(const json_t *root, const char *name, lf_model_config *
         c.pad_token_id = -1;
     } else if (pad) {
         if (!json_is_integer(pad))
-            LF_FAIL("%s: pad_token_id: is %s, expected an integer", name, cfg_kind(pad));
+            LF_FAIL("%s: pad_token_id: is %s, expected an integer", name, lf_json_kind(pad));
         json_int_t p = json_integer_value(pad);
         if (p < 0 || p >= c.vocab_size)
             LF_FAIL("%s: pad_token_id: %lld is outside the vocabulary [0, %d)", name, (long long)p,

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+
+#include "json_util.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -99,21 +101,6 @@ static const char *st_shape_str(char *buf, size_t cap, int rank, const int64_t *
     return buf;
 }
 
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
-    }
-    return "an unknown JSON value";
-}
-
 /* ---- parsing ---------------------------------------------------------------------- */
 
 static uint64_t st_le64(const unsigned char *p)
@@ -130,7 +117,7 @@ static int st_get_u64(const char *path, const char *qname, const json_t *arr, si
     const json_t *v = json_array_get(arr, idx);
     if (!json_is_integer(v))
         LF_FAIL("%s: tensor '%s': %s[%zu] is %s, not an integer", path, qname, what, idx,
-                json_kind(v));
+                lf_json_kind(v));
     json_int_t x = json_integer_value(v);
     if (x < 0) LF_FAIL("%s: tensor '%s': %s[%zu] = %lld is negative", path, qname, what, idx, (long long)x);
     *out = (uint64_t)x;
@@ -146,7 +133,7 @@ static int st_parse_tensor(const lf_safetensors *st, const char *name, const jso
     st_quote(q, sizeof q, name);
     if (!json_is_object(entry))
         LF_FAIL("%s: tensor '%s': entry is %s, not an object with dtype, shape and data_offsets",
-                path, q, json_kind(entry));
+                path, q, lf_json_kind(entry));
     const char *key;
     json_t *val;
     json_object_foreach((json_t *)entry, key, val) {
@@ -164,7 +151,7 @@ static int st_parse_tensor(const lf_safetensors *st, const char *name, const jso
     if (!offs) LF_FAIL("%s: tensor '%s': missing member 'data_offsets'", path, q);
 
     if (!json_is_string(dtype))
-        LF_FAIL("%s: tensor '%s': dtype is %s, not a string", path, q, json_kind(dtype));
+        LF_FAIL("%s: tensor '%s': dtype is %s, not a string", path, q, lf_json_kind(dtype));
     const char *ds = json_string_value(dtype);
     int d = -1;
     /* json_string_length: a dtype with an embedded NUL must not match a prefix. */
@@ -178,7 +165,7 @@ static int st_parse_tensor(const lf_safetensors *st, const char *name, const jso
     t->dtype = (lf_st_dtype)d;
 
     if (!json_is_array(shape))
-        LF_FAIL("%s: tensor '%s': shape is %s, not an array", path, q, json_kind(shape));
+        LF_FAIL("%s: tensor '%s': shape is %s, not an array", path, q, lf_json_kind(shape));
     size_t rank = json_array_size(shape);
     if (rank > LF_ST_MAX_RANK)
         LF_FAIL("%s: tensor '%s': rank %zu exceeds the maximum %d", path, q, rank, LF_ST_MAX_RANK);
@@ -205,7 +192,7 @@ static int st_parse_tensor(const lf_safetensors *st, const char *name, const jso
     t->count = (int64_t)count;
 
     if (!json_is_array(offs))
-        LF_FAIL("%s: tensor '%s': data_offsets is %s, not an array", path, q, json_kind(offs));
+        LF_FAIL("%s: tensor '%s': data_offsets is %s, not an array", path, q, lf_json_kind(offs));
     if (json_array_size(offs) != 2)
         LF_FAIL("%s: tensor '%s': data_offsets has %zu elements, not 2 ([begin, end])", path, q,
                 json_array_size(offs));
@@ -259,7 +246,7 @@ static int st_parse_header(lf_safetensors *st, json_t *root)
     char q[256], q2[256];
     if (!json_is_object(root))
         LF_FAIL("%s: the header is %s, not a JSON object: not a safetensors file", path,
-                json_kind(root));
+                lf_json_kind(root));
 
     /* Sizes first, so that the arena and arrays are allocated once. */
     size_t nt = 0, nm = 0, chars = 0;
@@ -268,13 +255,13 @@ static int st_parse_header(lf_safetensors *st, json_t *root)
     json_object_foreach(root, key, val) {
         if (!strcmp(key, "__metadata__")) {
             if (!json_is_object(val))
-                LF_FAIL("%s: __metadata__ is %s, not an object of strings", path, json_kind(val));
+                LF_FAIL("%s: __metadata__ is %s, not an object of strings", path, lf_json_kind(val));
             const char *mk;
             json_t *mv;
             json_object_foreach(val, mk, mv) {
                 if (!json_is_string(mv))
                     LF_FAIL("%s: __metadata__ '%s' is %s, not a string", path,
-                            st_quote(q, sizeof q, mk), json_kind(mv));
+                            st_quote(q, sizeof q, mk), lf_json_kind(mv));
                 nm++;
                 chars += strlen(mk) + 1 + strlen(json_string_value(mv)) + 1;
             }

@@ -12,30 +12,15 @@ the float64 reference the output agrees to ~1e-6 relative (Frobenius), so 1e-5.
 """
 import glob
 import os
-import subprocess
 import sys
 
 import h5py
 import numpy as np
 
-BIN = os.path.join(os.environ.get("LF_BIN", "bin"), "attn")
-passed = failed = 0
+from cli_common import Suite
 
-
-def report(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}{'  ' + detail if detail else ''}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
-    sys.stdout.flush()
-
-
-def run(*args):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+suite = Suite("cli_attn", "attn")
+report, run = suite.report, suite.run
 
 
 def write_input(path, heads=2, n=40, d=8, dv=6, seed=0, mask=None, extra=None, **override):
@@ -296,8 +281,7 @@ def main():
             t()
         except Exception as exc:  # a crash of the test itself is a failure, not an abort
             report(t.__name__, False, f"exception {exc!r}")
-    print(f"cli_attn: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return suite.finish()
 
 
 if __name__ == "__main__":

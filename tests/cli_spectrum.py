@@ -11,31 +11,16 @@ NumPy computes them in float64 from the same float32 values, so cumulative curve
 """
 import os
 import shutil
-import subprocess
 import sys
 
 import h5py
 import numpy as np
 
-BIN = os.path.join(os.environ.get("LF_BIN", "bin"), "spectrum")
+from cli_common import Suite
+
+suite = Suite("cli_spectrum", "spectrum")
+report, run = suite.report, suite.run
 DATA = os.path.join(os.environ.get("LF_REPO", "."), "tests", "data")
-passed = failed = 0
-
-
-def report(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-        print(f"PASS {name}{'  ' + detail if detail else ''}")
-    else:
-        failed += 1
-        print(f"FAIL {name}: {detail}")
-    sys.stdout.flush()
-
-
-def run(*args):
-    p = subprocess.run([BIN, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
 
 
 def setup():
@@ -226,8 +211,7 @@ def main():
                 t()
         except Exception as exc:
             report(f"test {i}", False, f"exception {exc!r}")
-    print(f"cli_spectrum: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return suite.finish()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@
  *   cd /work/main   # the repository root
  *   mkdir -p build/fuzz/corpus build/fuzz/seeds
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *     -Icore tests/fuzz_safetensors.c core/safetensors.c core/model_config.c core/mem.c \
+ *     -Icore tests/fuzz_safetensors.c core/safetensors.c core/model_config.c core/json_util.c core/mem.c \
  *     core/error.c -ljansson -lm -o build/fuzz/fuzz_safetensors
  *   build/fuzz/fuzz_safetensors -seed_dir=build/fuzz/seeds       # writes the seed files
  *   build/fuzz/fuzz_safetensors -dict=build/fuzz/seeds.dict -max_len=4096 -max_total_time=120 \

@@ -26,9 +26,8 @@
  * Within the suite, the same sequence in another batch agrees to ~2e-6 (lf_sgemm
  * splits B*n rows differently), and results across thread counts are bit-identical.
  *
- * Finding tests/data: $LF_REPO/tests/data (tests/run.sh sets LF_REPO), else
- * $LF_TESTS_DATA, else walking up from this program, else ./tests/data. Tests run
- * in a temporary directory and write their broken model directories there.
+ * Finding tests/data and data/: see repo_path.h. Tests run in a temporary directory
+ * and write their broken model directories there.
  */
 #include <errno.h>
 #include <limits.h>
@@ -42,6 +41,7 @@
 
 #include "attention.h"
 #include "check.h"
+#include "repo_path.h"
 #include "encoder.h"
 #include "error.h"
 #include "mem.h"
@@ -59,45 +59,12 @@ static int is_dir(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-/* The directory of this program's ancestors holding REL (e.g. "tests/data"). */
-static int walk_up(const char *rel, char *out, size_t cap)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return 0;
-    exe[n] = '\0';
-    for (char *slash; (slash = strrchr(exe, '/')) && slash != exe;) {
-        *slash = '\0';
-        if (snprintf(out, cap, "%s/%s", exe, rel) < (int)cap && is_dir(out)) return 1;
-    }
-    return 0;
-}
-
-static void find_data_dir(void)
-{
-    const char *env = getenv("LF_REPO");
-    if (env && *env) {
-        snprintf(data_dir, sizeof data_dir, "%s/tests/data", env);
-        return;
-    }
-    env = getenv("LF_TESTS_DATA");
-    if (env && *env) {
-        snprintf(data_dir, sizeof data_dir, "%s", env);
-        return;
-    }
-    if (walk_up("tests/data", data_dir, sizeof data_dir)) return;
-    snprintf(data_dir, sizeof data_dir, "tests/data");
-}
+static void find_data_dir(void) { repo_path("tests/data", data_dir, sizeof data_dir); }
 
 /* data/all-MiniLM-L6-v2 of the repository, when fetched. */
 static int find_minilm(char *out, size_t cap)
 {
-    const char *repo = getenv("LF_REPO");
-    if (repo && *repo) {
-        snprintf(out, cap, "%s/data/all-MiniLM-L6-v2", repo);
-        return is_dir(out);
-    }
-    return walk_up("data/all-MiniLM-L6-v2", out, cap);
+    return repo_path("data/all-MiniLM-L6-v2", out, cap) && is_dir(out);
 }
 
 static void data_path(char *out, size_t cap, const char *name)

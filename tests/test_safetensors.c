@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "repo_path.h"
 #include "error.h"
 #include "mem.h"
 #include "model_config.h"
@@ -690,24 +691,10 @@ static int is_dir(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-/* data/all-MiniLM-L6-v2 of the repository: through LF_REPO (set by tests/run.sh),
- * else by walking up from this program (build/.../bin/tests/test_safetensors). */
+/* data/all-MiniLM-L6-v2 of the repository (see repo_path.h). */
 static int find_model_dir(char *out, size_t cap)
 {
-    const char *repo = getenv("LF_REPO");
-    if (repo && *repo) {
-        snprintf(out, cap, "%s/data/all-MiniLM-L6-v2", repo);
-        return is_dir(out);
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return 0;
-    exe[n] = '\0';
-    for (char *slash; (slash = strrchr(exe, '/'));) {
-        *slash = '\0';
-        if (snprintf(out, cap, "%s/data/all-MiniLM-L6-v2", exe) < (int)cap && is_dir(out)) return 1;
-    }
-    return 0;
+    return repo_path("data/all-MiniLM-L6-v2", out, cap) && is_dir(out);
 }
 
 static void test_real_model(void)

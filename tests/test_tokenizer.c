@@ -9,11 +9,7 @@
  * file reading against whole-buffer encoding, and a speed figure (printed, never
  * asserted).
  *
- * Finding tests/data: tests run from a temporary directory, so the path is
- * absolute: $LF_TESTS_DATA if set, else $LF_REPO/tests/data (tests/run.sh sets
- * LF_REPO), else the first tests/data/vocab_minilm.txt found walking up from the
- * directory of the executable (bin/tests/, build/<x>/bin/tests/ ...), else
- * tests/data relative to the current directory (running from the repo root).
+ * Finding tests/data: tests run from a temporary directory; see repo_path.h.
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +21,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "repo_path.h"
 #include "error.h"
 #include "mem.h"
 #include "tokenizer.h"
@@ -33,36 +30,7 @@
 static char data_dir[PATH_MAX + 32];
 static char tmp_dir[PATH_MAX];
 
-static int file_exists(const char *path) { return access(path, R_OK) == 0; }
-
-static void find_data_dir(void)
-{
-    const char *env = getenv("LF_TESTS_DATA");
-    if (env && *env) {
-        snprintf(data_dir, sizeof data_dir, "%s", env);
-        return;
-    }
-    env = getenv("LF_REPO");
-    if (env && *env) {
-        snprintf(data_dir, sizeof data_dir, "%s/tests/data", env);
-        return;
-    }
-    char exe[PATH_MAX];
-    if (realpath("/proc/self/exe", exe)) {
-        for (int up = 0; up < 8; up++) {
-            char *slash = strrchr(exe, '/');
-            if (!slash || slash == exe) break;
-            *slash = '\0';
-            char probe[PATH_MAX + 64];
-            snprintf(probe, sizeof probe, "%s/tests/data/vocab_minilm.txt", exe);
-            if (file_exists(probe)) {
-                snprintf(data_dir, sizeof data_dir, "%s/tests/data", exe);
-                return;
-            }
-        }
-    }
-    snprintf(data_dir, sizeof data_dir, "tests/data");
-}
+static void find_data_dir(void) { repo_path("tests/data", data_dir, sizeof data_dir); }
 
 static void data_path(char *out, size_t cap, const char *name)
 {
