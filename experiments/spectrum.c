@@ -437,9 +437,9 @@ int main(int argc, char **argv)
         fail_usage();
     }
     if (a.seq_len > cfg->max_seq_len) {
-        lf_model_free(m);
         lf_error_set("--seq-len %lld exceeds the model's %d positions", (long long)a.seq_len,
                      cfg->max_seq_len);
+        lf_model_free(m);
         fail_usage();
     }
     int32_t *ids = make_sequences(&a, m->tokenizer);
@@ -496,6 +496,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "\nspectrum: interrupted after %lld of %lld sequences; state saved in %s; "
                         "run the same command with --resume to continue\n",
                 (long long)done, (long long)S, ckpt);
+        lf_free(ids);
+        lf_encoder_ws_free(&ws);
+        lf_spectrum_stats_free(&st);
+        lf_model_free(m);
         return 130;
     }
     lf_progress_finish(&pr);
