@@ -15,6 +15,11 @@
 #include "error.h"
 #include "mem.h"
 #include "parallel.h"
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static int omp_get_num_threads(void) { return 1; }
+#endif
 #include "softmax.h"
 
 /* Query rows per block in streamed attention (and the minimum elsewhere): large
@@ -44,10 +49,11 @@ static int lf_check_shapes(const char *fn, int64_t n, int64_t m, int64_t d, int6
  * [n, m] when p != NULL, else to a per-thread block buffer. */
 static int lf_attend(const char *fn, const float *q, const float *keys, const float *vals,
                      const uint8_t *mask, int64_t n, int64_t m, int64_t d, int64_t dv, float *p,
-                     float *out)
+                     float *out, const lf_attend_prologue *pro)
 {
     LF_TRY(lf_check_shapes(fn, n, m, d, dv));
     if (!q || !keys || !vals || !out) LF_FAIL("%s: NULL input or output", fn);
+    int pro_failed = 0;
     const float scale = (float)(1.0 / sqrt((double)d));
     int64_t qb = LF_BLOCK_SCORES / m / 16 * 16;
     qb = qb < LF_QB ? LF_QB : qb > LF_QB_MAX ? LF_QB_MAX : qb;
@@ -63,8 +69,16 @@ static int lf_attend(const char *fn, const float *q, const float *keys, const fl
                 failed = 1;
             }
         }
+        if (pro && pro->run(pro->ctx, lf_thread_id(), omp_get_num_threads()) != 0) {
+#pragma omp atomic write
+            pro_failed = 1;
+        }
 #pragma omp barrier
-        if (!failed) {
+        if (pro && pro->finish && !pro_failed) {
+#pragma omp single
+            pro->finish(pro->ctx);
+        }
+        if (!failed && !pro_failed) {
             /* Dynamic: a core taken away by another process (or the VM host) does
              * not hold up the others; every block is computed the same way
              * whichever thread takes it. */
@@ -82,6 +96,7 @@ static int lf_attend(const char *fn, const float *q, const float *keys, const fl
         }
         lf_free(scratch);
     }
+    if (pro_failed) return -1; /* the prologue's caller reports its own error */
     if (failed) {
         lf_error_set("%s: out of memory for a %lld x %lld score block", fn, (long long)qb,
                      (long long)m);
@@ -93,14 +108,23 @@ static int lf_attend(const char *fn, const float *q, const float *keys, const fl
 int lf_attention_dense(const float *q, const float *k, const float *v, const uint8_t *mask,
                        int64_t n, int64_t d, int64_t dv, float *p, float *out)
 {
-    return lf_attend("lf_attention_dense", q, k, v, mask, n, n, d, dv, p, out);
+    return lf_attend("lf_attention_dense", q, k, v, mask, n, n, d, dv, p, out, NULL);
 }
 
 int lf_attention_projected(const float *q, const float *kbar, const float *vbar,
                            const uint8_t *slot_mask, int64_t n, int64_t kp, int64_t d, int64_t dv,
                            float *p, float *out)
 {
-    return lf_attend("lf_attention_projected", q, kbar, vbar, slot_mask, n, kp, d, dv, p, out);
+    return lf_attend("lf_attention_projected", q, kbar, vbar, slot_mask, n, kp, d, dv, p, out,
+                     NULL);
+}
+
+int lf_attention_projected_after(const float *q, const float *kbar, const float *vbar,
+                                 const uint8_t *slot_mask, int64_t n, int64_t kp, int64_t d,
+                                 int64_t dv, float *p, float *out, const lf_attend_prologue *pro)
+{
+    return lf_attend("lf_attention_projected", q, kbar, vbar, slot_mask, n, kp, d, dv, p, out,
+                     pro);
 }
 
 /* One block of query rows against all key tiles with an online softmax: for each

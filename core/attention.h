@@ -32,6 +32,21 @@ int lf_attention_projected(const float *q, const float *kbar, const float *vbar,
                            const uint8_t *slot_mask, int64_t n, int64_t kp, int64_t d, int64_t dv,
                            float *p, float *out);
 
+/* The same, with the keys and values produced inside the same parallel region: every
+ * thread first calls pro->run(ctx, thread, threads) (e.g. computing E K and F V),
+ * then, after a barrier, one thread calls pro->finish(ctx) (may be NULL), and only
+ * then are kbar, vbar and slot_mask read. Saves a fork/join per head; used by
+ * linformer.c. If run fails on any thread, returns -1 and leaves the error message
+ * to the prologue's owner. */
+typedef struct {
+    int (*run)(void *ctx, int thread, int threads);
+    void (*finish)(void *ctx);
+    void *ctx;
+} lf_attend_prologue;
+int lf_attention_projected_after(const float *q, const float *kbar, const float *vbar,
+                                 const uint8_t *slot_mask, int64_t n, int64_t kp, int64_t d,
+                                 int64_t dv, float *p, float *out, const lf_attend_prologue *pro);
+
 /* Forward flop counts used by benchmarks (multiply-add = 2 flops; softmax not counted). */
 double lf_attention_dense_flops(int64_t n, int64_t d, int64_t dv);
 double lf_attention_linformer_flops(int64_t n, int64_t kp, int64_t d, int64_t dv);
