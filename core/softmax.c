@@ -3,6 +3,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 /* exp(x) = 2^m * exp(r), m = round(x / ln 2), r = x - m ln 2 with ln 2 split in a
  * high part exact in float and a low correction (Cody-Waite), |r| <= ln(2)/2; exp(r)
@@ -43,13 +46,80 @@ void lf_exp_inplace(float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) x[i] = lf_exp1(x[i]);
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* lf_exp1 on eight lanes. min/max take the operand that must survive a NaN second
+ * (they return their second operand when either is NaN), so NaN propagates like
+ * in lf_exp1; the blends compare with ordered predicates (false for NaN). */
+static inline __m256 lf_exp8(__m256 x)
+{
+    const __m256 hi = _mm256_set1_ps(88.0f), lo = _mm256_set1_ps(-87.33654f);
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 xc = _mm256_max_ps(lo, _mm256_min_ps(hi, x));
+    __m256 t = _mm256_fmadd_ps(xc, _mm256_set1_ps(1.44269504088896341f), magic);
+    __m256 m = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_fnmadd_ps(m, _mm256_set1_ps(0.693359375f), xc);
+    r = _mm256_fnmadd_ps(m, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, r), r, r), _mm256_set1_ps(1.0f));
+    __m256i mb = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(t), _mm256_set1_epi32(0x4b400000)),
+                         _mm256_set1_epi32(127)),
+        23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(mb));
+    y = _mm256_blendv_ps(y, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+    y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+    return y;
+}
+
+/* Lanes of mask[0..7] that are nonzero, as all-ones float lanes. */
+static inline __m256 lf_mask8(const uint8_t *mask)
+{
+    __m256i m = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mask));
+    return _mm256_castsi256_ps(
+        _mm256_xor_si256(_mm256_cmpeq_epi32(m, _mm256_setzero_si256()), _mm256_set1_epi32(-1)));
+}
+
+#endif
+
 /* Eight independent lanes, so that GCC vectorizes the reductions without
  * reassociating (no -ffast-math); the lane order is fixed, so results are
  * deterministic. */
 #define LF_LANES 8
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* The portable loops below do not vectorize the masked maximum (GCC 12), and
+ * Linformer's short rows feel every pass: eight lanes by hand, with the same
+ * comparison (v > lane ? v : lane, which _mm256_max_ps(v, lane) is, NaN included)
+ * and the same lane order, so the result equals the portable one. */
+static float lf_row_max8(const float *row, int64_t n, const uint8_t *mask)
+{
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + LF_LANES <= n; j += LF_LANES) {
+        __m256 v = _mm256_loadu_ps(row + j);
+        if (mask) v = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), v, lf_mask8(mask + j));
+        vmax = _mm256_max_ps(v, vmax);
+    }
+    float lane[LF_LANES];
+    _mm256_storeu_ps(lane, vmax);
+    for (; j < n; j++)
+        if (!mask || mask[j]) lane[0] = row[j] > lane[0] ? row[j] : lane[0];
+    float m = lane[0];
+    for (int l = 1; l < LF_LANES; l++) m = lane[l] > m ? lane[l] : m;
+    return m;
+}
+#endif
+
 float lf_row_max(const float *row, int64_t n, const uint8_t *mask)
 {
+#if defined(__AVX2__) && defined(__FMA__)
+    return lf_row_max8(row, n, mask);
+#endif
     float lane[LF_LANES];
     for (int l = 0; l < LF_LANES; l++) lane[l] = -INFINITY;
     int64_t j = 0;
@@ -83,12 +153,46 @@ static double lf_sum_f64(const float *x, int64_t n)
     return s;
 }
 
+#if defined(__AVX2__) && defined(__FMA__)
+/* lf_softmax_exp_shifted's work in one pass of eight lanes: shift, exponential,
+ * mask and the double sum in the lanes of lf_sum_f64 (same lanes, same order, so
+ * the same sum). One pass instead of three matters for Linformer's short rows
+ * (k = 64 scores), where the passes and their loop overheads cost as much as the
+ * exponentials. */
+static double lf_exp_shifted8(float *row, int64_t n, float max, const uint8_t *mask)
+{
+    const __m256 vmax = _mm256_set1_ps(max);
+    __m256d s_lo = _mm256_setzero_pd(), s_hi = _mm256_setzero_pd();
+    int64_t j = 0;
+    for (; j + LF_LANES <= n; j += LF_LANES) {
+        __m256 e = lf_exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), vmax));
+        if (mask) e = _mm256_and_ps(e, lf_mask8(mask + j));
+        _mm256_storeu_ps(row + j, e);
+        s_lo = _mm256_add_pd(s_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s_hi = _mm256_add_pd(s_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double lane[LF_LANES];
+    _mm256_storeu_pd(lane, s_lo);
+    _mm256_storeu_pd(lane + 4, s_hi);
+    for (; j < n; j++) {
+        row[j] = !mask || mask[j] ? lf_exp1(row[j] - max) : 0.0f;
+        lane[0] += row[j];
+    }
+    double s = 0.0;
+    for (int l = 0; l < LF_LANES; l++) s += lane[l];
+    return s;
+}
+#endif
+
 double lf_softmax_exp_shifted(float *row, int64_t n, float max, const uint8_t *mask)
 {
     if (max == -INFINITY) {
         memset(row, 0, (size_t)n * sizeof *row);
         return 0.0;
     }
+#if defined(__AVX2__) && defined(__FMA__)
+    return lf_exp_shifted8(row, n, max, mask);
+#endif
     /* Exponentiate with the shift fused in, then mask, then sum in eight double
      * lanes: each pass vectorizes (a single fused pass does not, with GCC 12). */
     for (int64_t j = 0; j < n; j++) row[j] = lf_exp1(row[j] - max);
@@ -106,4 +210,9 @@ float lf_softmax_row(float *row, int64_t n, const uint8_t *mask)
         for (int64_t j = 0; j < n; j++) row[j] *= inv;
     }
     return max;
+}
+
+void lf_softmax_rows(float *s, int64_t rows, int64_t n, int64_t ld, const uint8_t *mask)
+{
+    for (int64_t i = 0; i < rows; i++) lf_softmax_row(s + i * ld, n, mask);
 }

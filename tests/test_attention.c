@@ -284,6 +284,51 @@ static void test_linformer_padding(void)
     lf_free(q), lf_free(k), lf_free(v);
 }
 
+/* Few keys (lf_attend's own kernel for k <= 256, k and dv multiples of 8) against
+ * the naive reference: ragged row counts (tiles of 6 rows), an inner dimension d
+ * that is not a multiple of 8, dv of one and several 16-column groups, masked
+ * slots, P written and not; then k = 264 (BLAS path) for the boundary. Also 1 and 2
+ * threads bit-identical, and P written or not gives the same output. */
+static void test_projected_small_keys(void)
+{
+    const int64_t n = 203, d = 20;
+    const int64_t kps[] = {8, 24, 64, 256, 264}, dvs[] = {8, 40, 64, 24, 16};
+    double worst = 0;
+    for (int c = 0; c < 5; c++) {
+        int64_t kp = kps[c], dv = dvs[c];
+        float *q = randn(n * d, 40 + c), *kb = randn(kp * d, 50 + c), *vb = randn(kp * dv, 60 + c);
+        uint8_t *slots = malloc(kp);
+        for (int64_t j = 0; j < kp; j++) slots[j] = c % 2 == 0 || (j % 5) != 2;
+        float *p = lf_alloc(n * kp, sizeof(float)), *o1 = lf_alloc(n * dv, sizeof(float));
+        float *o2 = lf_alloc(n * dv, sizeof(float)), *of = lf_alloc(n * dv, sizeof(float));
+        double *rp = malloc(n * kp * sizeof *rp), *ro = malloc(n * dv * sizeof *ro);
+        naive_attention(q, kb, vb, slots, n, kp, d, dv, rp, ro);
+        float *rpf = malloc(n * kp * sizeof *rpf), *rof = malloc(n * dv * sizeof *rof);
+        for (int64_t i = 0; i < n * kp; i++) rpf[i] = (float)rp[i];
+        for (int64_t i = 0; i < n * dv; i++) rof[i] = (float)ro[i];
+        int saved = lf_threads_get();
+        lf_threads_set(1);
+        CHECK(lf_attention_projected(q, kb, vb, slots, n, kp, d, dv, p, o1) == 0);
+        lf_threads_set(2);
+        CHECK(lf_attention_projected(q, kb, vb, slots, n, kp, d, dv, NULL, o2) == 0);
+        lf_threads_set(saved);
+        worst = fmax(worst, CHECK_ARRAYS("P", p, rpf, n * kp, 1e-6, 1e-4));
+        worst = fmax(worst, CHECK_ARRAYS("out", o1, rof, n * dv, 2e-5, 1e-4));
+        CHECK(memcmp(o1, o2, n * dv * sizeof(float)) == 0);
+        for (int64_t j = 0; j < kp; j++)
+            if (!slots[j]) CHECK(p[j] == 0.0f && p[(n - 1) * kp + j] == 0.0f);
+        /* With the kernel (AVX2 builds), the first rows alone give the same bits as
+         * within the full problem (BLAS may round differently for another row count). */
+        CHECK(lf_attention_projected(q, kb, vb, slots, 7, kp, d, dv, NULL, of) == 0);
+#if defined(__AVX2__) && defined(__FMA__)
+        if (kp <= 256) CHECK(memcmp(of, o1, 7 * dv * sizeof(float)) == 0);
+#endif
+        free(rpf), free(rof), free(rp), free(ro), free(slots);
+        lf_free(q), lf_free(kb), lf_free(vb), lf_free(p), lf_free(o1), lf_free(o2), lf_free(of);
+    }
+    check_notef("max error against double over k = 8..264: %.1e", worst);
+}
+
 /* Same inputs, 1 and 2 threads: bit-identical outputs. */
 static void test_thread_determinism(void)
 {
@@ -362,6 +407,7 @@ int main(void)
     RUN(test_linformer_identity);
     RUN(test_linformer_vs_naive);
     RUN(test_linformer_padding);
+    RUN(test_projected_small_keys);
     RUN(test_thread_determinism);
     RUN(test_linformer_head);
     RUN(test_bad_shapes);

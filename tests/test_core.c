@@ -157,7 +157,31 @@ static void test_exp_accuracy(void)
     CHECK(isnan(sp[3]));
     CHECK(sp[4] == 0.0f);
     CHECK(isinf(sp[5]));
-    check_notef("max relative error %.2e (%.2f ulp)", worst, worst / 5.96e-8);
+    /* The softmax passes' own exponential (by hand on eight lanes where AVX2 is
+     * available): exp(x - 0) through lf_softmax_exp_shifted, same contract; the
+     * special values fill two whole vectors of eight. */
+    memcpy(y, x, n * sizeof *x);
+    lf_softmax_exp_shifted(y, n, 0.0f, NULL);
+    double worst2 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ref = exp((double)x[i]);
+        double rel = fabs(y[i] - ref) / ref;
+        if (!(rel <= worst2)) {
+            worst2 = rel;
+            wi = i;
+        }
+    }
+    CHECK_MSG(worst2 <= 4e-7, "shifted exp(%.9g) = %.9g, relative error %.3g", x[wi], y[wi],
+              worst2);
+    float sp8[16] = {0.0f, -100.0f, 100.0f, NAN, -INFINITY, INFINITY, 88.5f, -87.5f,
+                     0.0f, -100.0f, 100.0f, NAN, -INFINITY, INFINITY, 88.5f, -87.5f};
+    lf_softmax_exp_shifted(sp8, 16, 0.0f, NULL);
+    for (int l = 0; l < 16; l += 8) {
+        CHECK(sp8[l] == 1.0f && sp8[l + 1] == 0.0f && sp8[l + 4] == 0.0f && sp8[l + 7] == 0.0f);
+        CHECK(isinf(sp8[l + 2]) && isinf(sp8[l + 5]) && isinf(sp8[l + 6]) && isnan(sp8[l + 3]));
+    }
+    check_notef("max relative error %.2e (%.2f ulp), softmax passes %.2e", worst, worst / 5.96e-8,
+                worst2);
     free(x), free(y);
 }
 
@@ -196,6 +220,47 @@ static void test_softmax_row(void)
     int anynan = 0;
     for (int j = 0; j < 4; j++) anynan |= isnan(nanrow[j]);
     CHECK(anynan);
+}
+
+/* lf_softmax_rows on rows long enough for the vector lanes (n = 45: five lanes of
+ * eight and a tail), with a stride, masked entries in lanes and tail, a NaN in a
+ * lane, +inf and -inf scores, and a fully masked row: against double softmax, and
+ * bit-identical to lf_softmax_row row by row. */
+static void test_softmax_rows(void)
+{
+    enum { R = 6, N = 45, LD = 48 };
+    float s[R * LD], t[R * LD];
+    uint8_t mask[N];
+    for (int j = 0; j < N; j++) mask[j] = (j % 7) != 3;
+    for (int i = 0; i < R * LD; i++) s[i] = sinf(0.37f * (float)i) * 30.0f;
+    s[1 * LD + 11] = NAN;      /* an unmasked NaN shows in the row */
+    s[2 * LD + 3] = 1e30f;      /* masked: ignored */
+    s[3 * LD + 12] = -INFINITY; /* exp(-inf) = 0 */
+    for (int j = 0; j < N; j++) s[4 * LD + j] = mask[j] ? -INFINITY : 1.0f; /* all masked */
+    memcpy(t, s, sizeof s);
+    float ref[R][N];
+    for (int i = 0; i < R; i++) {
+        double mx = -INFINITY, sum = 0, e[N];
+        for (int j = 0; j < N; j++)
+            if (mask[j] && s[i * LD + j] > mx) mx = s[i * LD + j];
+        for (int j = 0; j < N; j++) {
+            e[j] = mask[j] && mx > -INFINITY ? exp((double)s[i * LD + j] - mx) : 0.0;
+            sum += e[j];
+        }
+        for (int j = 0; j < N; j++) ref[i][j] = sum > 0 ? (float)(e[j] / sum) : 0.0f;
+    }
+    lf_softmax_rows(s, R, N, LD, mask);
+    for (int i = 0; i < R; i++) lf_softmax_row(t + i * LD, N, mask);
+    CHECK(memcmp(s, t, sizeof s) == 0);
+    CHECK(isnan(s[1 * LD + 11]));
+    for (int i = 0; i < R; i++) {
+        if (i == 1) continue;
+        CHECK_ARRAYS("rows", s + i * LD, ref[i], N, 1e-8, 4e-7);
+        for (int j = 0; j < N; j++)
+            if (!mask[j]) CHECK(s[i * LD + j] == 0.0f);
+    }
+    /* Entries between rows (the stride's padding) are untouched. */
+    CHECK(s[LD - 1] == t[LD - 1] && s[LD - 1] == sinf(0.37f * (float)(LD - 1)) * 30.0f);
 }
 
 /* lf_sgemm against a naive double loop for every transpose combination and both
@@ -255,6 +320,7 @@ int main(void)
     RUN(test_rng_streams);
     RUN(test_exp_accuracy);
     RUN(test_softmax_row);
+    RUN(test_softmax_rows);
     RUN(test_sgemm);
     return check_summary();
 }
