@@ -5,8 +5,11 @@
  * no padding); padded keys get probability 0. Query rows are all computed (padded
  * queries attend to the real tokens like any other row).
  *
- * All three parallelize over blocks of query rows with OpenMP and call
- * single-threaded BLAS inside; results are deterministic for a thread count.
+ * All three parallelize over blocks of query rows with OpenMP; inside a block the
+ * products are single-threaded BLAS, or, with at most 256 keys (Linformer's k), a
+ * register-blocked kernel of attention.c (AVX2 or AVX-512). Every output element is
+ * computed the same way whatever the thread count: results are bit-identical across
+ * thread counts.
  */
 #ifndef LF_ATTENTION_H
 #define LF_ATTENTION_H
