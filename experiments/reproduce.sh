@@ -2,7 +2,8 @@
 # reproduce.sh - the main job behind `make reproduce` (and `make fig1`): runs the
 # experiments the suite implements at the chosen scale and lists what it wrote.
 #   usage: experiments/reproduce.sh BIN_DIR [step ...]     steps: data spectrum fig1 bench
-#   environment: SCALE=default|paper, MODEL=DIR, CORPUS=FILE, THREADS=T
+#   environment: SCALE=default|paper, MODEL=DIR, CORPUS=FILE, THREADS=T, SEQUENCES=S (the
+#                scale's count of sequences, 64 or 10,000, overridden)
 set -euo pipefail
 bin=${1:-bin}
 shift || true
@@ -11,12 +12,15 @@ steps=("$@")
 
 scale=${SCALE:-default}
 model=${MODEL:-data/all-MiniLM-L6-v2}
-corpus=${CORPUS:-data/kjv.txt}
+# The paper scale needs 5.1 M tokens; the Bible has 1.0 M, so it reads the Bible followed
+# by the Linux kernel documentation (data/fetch.sh paper; 12,441 sequences of 512).
 case "$scale" in
-  default) sequences=64; spectrum=results/spectrum.h5 ;;
-  paper) sequences=10000; spectrum=results/spectrum_paper.h5 ;;
+  default) sequences=64; spectrum=results/spectrum.h5; corpus=${CORPUS:-data/kjv.txt}; tag= ;;
+  paper) sequences=10000; spectrum=results/spectrum_paper.h5; corpus=${CORPUS:-data/paper_corpus.txt}
+         tag=_paper ;;
   *) echo "reproduce: error: SCALE must be default or paper, not '$scale'" >&2; exit 2 ;;
 esac
+sequences=${SEQUENCES:-$sequences}
 threads=${THREADS:+--threads $THREADS}
 figures=results/figures
 mkdir -p results "$figures"
@@ -25,7 +29,9 @@ made=()
 for step in "${steps[@]}"; do
   case "$step" in
   data)
-    if [ "$model" = data/all-MiniLM-L6-v2 ] || [ "$corpus" = data/kjv.txt ]; then
+    if [ "$corpus" = data/paper_corpus.txt ]; then
+      bash data/fetch.sh paper
+    elif [ "$model" = data/all-MiniLM-L6-v2 ] || [ "$corpus" = data/kjv.txt ]; then
       bash data/fetch.sh
     fi
     ;;
@@ -39,16 +45,20 @@ for step in "${steps[@]}"; do
     ;;
   fig1)
     [ -e "$spectrum" ] || "$0" "$bin" spectrum
+    # The paper scale keeps its own .dat files and figure beside the default ones.
+    dats=$figures${tag:+/paper}
+    mkdir -p "$dats"
     "$bin/h5export" "$spectrum" /spectrum/layer_mean --transpose --index-column \
-      --out "$figures/fig1_layer_mean.dat"
-    "$bin/h5export" "$spectrum" /spectrum/at_index --out "$figures/fig1_at_index.dat"
+      --out "$dats/fig1_layer_mean.dat"
+    "$bin/h5export" "$spectrum" /spectrum/at_index --out "$dats/fig1_at_index.dat"
     seqs=$(h5dump -a /config/sequences "$spectrum" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
     name=$(basename "$model")
     for fmt in pdf png; do
-      gnuplot -e "dir='$figures'; out='$figures/fig1_spectrum.$fmt.tmp'; fmt='$fmt'; idx=128; \
+      fig=$figures/fig1_spectrum$tag.$fmt
+      gnuplot -e "dir='$dats'; out='$fig.tmp'; fmt='$fmt'; idx=128; \
                   model='$name'; seqs=$seqs; n=512" analysis/fig1.gp
-      mv "$figures/fig1_spectrum.$fmt.tmp" "$figures/fig1_spectrum.$fmt"
-      made+=("$figures/fig1_spectrum.$fmt")
+      mv "$fig.tmp" "$fig"
+      made+=("$fig")
     done
     ;;
   bench)
