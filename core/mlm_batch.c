@@ -90,9 +90,10 @@ int lf_mlm_data_init(lf_mlm_data *d, const lf_corpus *c, const lf_mlm_config *cf
                 "%d tokens, a batch needs %d",
                 (long long)c->count, (long long)train_seqs, (int)n, (int)cfg->batch);
     if (val_seqs < 1)
-        LF_FAIL("corpus too small for validation: %lld tokens, but every %d-th block of %lld "
-                "tokens is validation, so at least %lld tokens are needed",
-                (long long)c->count, (int)every, (long long)blk, (long long)((every - 1) * blk + 1));
+        LF_FAIL("corpus too small for validation: %lld tokens; block j of %lld tokens is "
+                "validation when j %% %d == %d, so at least %lld tokens are needed",
+                (long long)c->count, (long long)blk, (int)every, (int)every - 1,
+                (long long)((every - 1) * blk + 1));
     if (cfg->max_val_seqs > 0 && val_seqs > cfg->max_val_seqs) val_seqs = cfg->max_val_seqs;
 
     if (!(d->train_tokens = lf_alloc((size_t)train_len, sizeof(int32_t))) ||
