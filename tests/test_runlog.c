@@ -308,8 +308,8 @@ static void test_appendable_h5io(void)
     lf_h5_close(r, 0);
     /* A fixed-size dataset cannot grow. */
     f = lf_h5_open_rw("app.h5");
-    int64_t one = 2;
-    CHECK(f && lf_h5_write(f, "/fixed", LF_H5_I64, 1, &one, &one, "fixed", NULL) == 0);
+    int64_t one = 1, two[2] = {2, 3};
+    CHECK(f && lf_h5_write(f, "/fixed", LF_H5_I64, 1, &one, two, "fixed", NULL) == 0);
     CHECK(lf_h5_append(f, "/fixed", LF_H5_I64, 1, &one) != 0 && strstr(lf_error_get(), "cannot extend"));
     CHECK(lf_h5_close(f, 1) == 0 && exists("app.h5"));
 }
