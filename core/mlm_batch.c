@@ -266,3 +266,25 @@ int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_batch *b)
     clear_rows(d, b, (int32_t)rows);
     return 0;
 }
+
+int lf_mlm_validate(const lf_mlm_data *d, lf_mlm_batch *b, lf_mlm_loss_fn loss_fn, void *ctx,
+                    double *loss, int64_t *masked)
+{
+    double sum = 0;
+    int64_t count = 0;
+    for (int64_t v = 0; v < d->val_batches; v++) {
+        LF_TRY(lf_mlm_val_batch(d, v, b));
+        if (b->masked == 0) continue;
+        double part = 0;
+        LF_TRY(loss_fn(ctx, b, &part));
+        sum += part;
+        count += b->masked;
+    }
+    if (count == 0)
+        LF_FAIL("validation: %lld sequences but not one masked token (corpus or mask rate too "
+                "small)",
+                (long long)d->val_seqs);
+    *loss = sum / (double)count;
+    *masked = count;
+    return 0;
+}

@@ -109,4 +109,15 @@ int lf_mlm_train_batch(lf_mlm_data *d, int64_t step, lf_mlm_batch *b);
 /* Validation batch index (0 .. val_batches - 1): sequences index*B ... */
 int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_batch *b);
 
+/* Validation loss per masked token: calls loss_fn on every validation batch in index
+ * order; loss_fn returns 0 and sets *loss_sum to the summed cross-entropy (nats)
+ * over the batch's masked positions (target >= 0, rows < b->rows), or -1 with the
+ * error set. *loss = (sum of loss_sum) / (sum of b->masked), accumulated in double;
+ * *masked = that token count. Because masks belong to sequences, the result does not
+ * depend on the batch size (up to summation order). Fails when the validation set
+ * has no masked token at all. */
+typedef int (*lf_mlm_loss_fn)(void *ctx, const lf_mlm_batch *b, double *loss_sum);
+int lf_mlm_validate(const lf_mlm_data *d, lf_mlm_batch *b, lf_mlm_loss_fn loss_fn, void *ctx,
+                    double *loss, int64_t *masked);
+
 #endif

@@ -510,6 +510,94 @@ static void test_python_reference(void)
     lf_corpus_free(&c);
 }
 
+/* ---- validation loss aggregation ------------------------------------------------------ */
+
+/* A stand-in for the model: "cross-entropy" of a masked position = log(2 + target id)
+ * + 0.001 * position; counts the calls and checks the batch it is given. */
+typedef struct {
+    int calls, bad;
+} fake_ctx;
+
+static int fake_loss(void *ctx, const lf_mlm_batch *b, double *loss_sum)
+{
+    fake_ctx *fc = ctx;
+    fc->calls++;
+    double s = 0;
+    int64_t m = 0;
+    for (int64_t q = 0; q < (int64_t)b->B * b->n; q++) {
+        if (b->target[q] < 0) continue;
+        fc->bad += q / b->n >= b->rows; /* masked position in an unused row */
+        s += log(2.0 + b->target[q]) + 0.001 * (double)(q % b->n);
+        m++;
+    }
+    fc->bad += m != b->masked;
+    *loss_sum = s;
+    return 0;
+}
+
+static int failing_loss(void *ctx, const lf_mlm_batch *b, double *loss_sum)
+{
+    (void)ctx, (void)b, (void)loss_sum;
+    lf_error_set("model exploded");
+    return -1;
+}
+
+static void test_validate(void)
+{
+    lf_corpus c;
+    random_byte_corpus(&c, 50000, 11);
+    double loss[3];
+    int64_t masked[3];
+    const int32_t Bs[3] = {1, 4, 7};
+    for (int i = 0; i < 3; i++) {
+        lf_mlm_config cfg = config(40, Bs[i], 1000, 20);
+        lf_mlm_data d;
+        lf_mlm_batch b;
+        CHECK(lf_mlm_data_init(&d, &c, &cfg) == 0 && lf_mlm_batch_alloc(&b, Bs[i], 40) == 0);
+        fake_ctx fc = {0, 0};
+        CHECK_MSG(lf_mlm_validate(&d, &b, fake_loss, &fc, &loss[i], &masked[i]) == 0, "%s",
+                  lf_error_get());
+        CHECK(fc.bad == 0 && fc.calls == (int)d.val_batches);
+        /* Independent: every validation sequence's masked positions, directly. */
+        if (i == 0) {
+            double s = 0;
+            int64_t m = 0;
+            for (int64_t v = 0; v < d.val_seqs; v++) {
+                CHECK(lf_mlm_val_batch(&d, v, &b) == 0);
+                for (int p = 0; p < 40; p++)
+                    if (b.target[p] >= 0) s += log(2.0 + b.target[p]) + 0.001 * p, m++;
+            }
+            CHECK(m == masked[0]);
+            /* Per-batch partial sums vs one running sum: only rounding differs (about
+             * 300 terms of about 5 in double: relative error far below 1e-13). */
+            CHECK_NEAR(loss[0], s / (double)m, 1e-13 * loss[0]);
+        }
+        CHECK(lf_mlm_validate(&d, &b, failing_loss, NULL, &loss[i], &masked[i]) != 0 &&
+              strstr(lf_error_get(), "model exploded"));
+        lf_mlm_batch_free(&b);
+        lf_mlm_data_free(&d);
+    }
+    /* Independent of the batch size; only the summation order differs (as above). */
+    CHECK(masked[0] == masked[1] && masked[1] == masked[2]);
+    CHECK_NEAR(loss[1], loss[0], 1e-13 * loss[0]);
+    CHECK_NEAR(loss[2], loss[0], 1e-13 * loss[0]);
+    check_notef("loss %.12f over %lld masked tokens for B = 1, 4, 7", loss[0], (long long)masked[0]);
+    /* No masked token at all: an error, not a NaN. */
+    lf_mlm_config cfg = config(40, 2, 1000, 20);
+    cfg.mask_prob = 0;
+    lf_mlm_data d;
+    lf_mlm_batch b;
+    CHECK(lf_mlm_data_init(&d, &c, &cfg) == 0 && lf_mlm_batch_alloc(&b, 2, 40) == 0);
+    double l;
+    int64_t m;
+    fake_ctx fc = {0, 0};
+    CHECK(lf_mlm_validate(&d, &b, fake_loss, &fc, &l, &m) != 0 &&
+          strstr(lf_error_get(), "not one masked token"));
+    lf_mlm_batch_free(&b);
+    lf_mlm_data_free(&d);
+    lf_corpus_free(&c);
+}
+
 int main(void)
 {
     check_program = "test_mlm_batch";
@@ -519,5 +607,6 @@ int main(void)
     RUN(test_special_never_masked);
     RUN(test_determinism);
     RUN(test_python_reference);
+    RUN(test_validate);
     return check_summary();
 }
