@@ -20,15 +20,17 @@
  *   Row r holds sequence perm_e[(s % P) * B + r], perm_e a Fisher-Yates permutation
  *   of 0..train_seqs-1 drawn from lf_rng(seed ^ LF_MLM_TAG_PERM, stream e).
  *
- * Masking (BERT/RoBERTa): each position whose token is not special ([PAD] [UNK] [CLS]
- *   [SEP] [MASK]) is selected with probability mask_prob (0.15), independently. A
- *   selected position gets target = its token and input = [MASK] with probability
- *   mask_token_frac (0.8), a random token with probability random_token_frac (0.1)
- *   (uniform over the non-special ids; it may equal the original token), else its
- *   own token. Every other position has target -1 (no loss). Draws: per position in
- *   order, for a maskable token u = uniform (selected when u < mask_prob); when
- *   selected v = uniform (v < f_mask: [MASK]; v < f_mask + f_random: random id
- *   = nonspecial[bounded(count)]). Generators:
+ * Masking (BERT/RoBERTa): each position whose token is not special ([PAD] [UNK]
+ *   [CLS] [SEP] [MASK]; unlike BERT, [UNK] is never a target: predicting it teaches
+ *   nothing) is selected with probability mask_prob (0.15), independently. A selected
+ *   position gets target = its token and input = [MASK] with probability
+ *   mask_token_frac (0.8), a random token with probability random_token_frac (0.1),
+ *   else its own token. Random tokens are uniform over the non-special ids (for a
+ *   BERT vocab these include its [unusedN] entries) and may equal the original.
+ *   Every other position has target -1 (no loss).
+ *   Draws, per position in order: for a maskable token u = uniform (selected when
+ *   u < mask_prob); when selected v = uniform (v < f_mask: [MASK]; else
+ *   v < f_mask + f_random: random id = nonspecial[bounded(count)]). Generators:
  *     training sequence i in epoch e: lf_rng(seed ^ LF_MLM_TAG_TRAIN, e * train_seqs + i)
  *       (dynamic masking: new masks every epoch);
  *     validation sequence i: lf_rng(seed ^ LF_MLM_TAG_VAL, i) (the same masks at
