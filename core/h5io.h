@@ -45,8 +45,9 @@ lf_h5 *lf_h5_create(const char *path, const char *experiment, int force);
 /* commit = 1: flushes, closes and renames the temporary file to its final name
  * (when the final name appeared meanwhile and force was not given, fails and
  * removes the temporary file). commit = 0: closes and removes the temporary file
- * (use it on the error path of a driver). A read handle is just closed. Frees f in
- * every case; NULL is a no-op returning 0. */
+ * (use it on the error path of a driver). A read handle is just closed; a handle
+ * written in place (lf_h5_publish, lf_h5_open_rw) is flushed and closed, never
+ * removed. Frees f in every case; NULL is a no-op returning 0. */
 int lf_h5_close(lf_h5 *f, int commit);
 
 /* Run parameters: attributes of /config. An existing attribute is replaced. */
