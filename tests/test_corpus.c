@@ -391,6 +391,38 @@ static void test_reject_bad_caches(void)
     free(good);
 }
 
+/* Every truncation length and a flipped bit at every byte position within and just
+ * after the header, and at every 23rd byte of the token array (one checksum covers
+ * it all; fewer files keep the test fast on slow disks): each variant is rejected
+ * with one line, never loaded as data. */
+static void test_exhaustive_damage(void)
+{
+    size_t len;
+    uint8_t *good = read_all("good.cache", &len);
+    CHECK(good != NULL);
+    if (!good) return;
+    uint8_t *d = malloc(len);
+    int64_t accepted = 0, multiline = 0, tried = 0;
+    lf_corpus c;
+    for (size_t cut = 0; cut < len; cut += cut < 128 ? 1 : 23, tried++) {
+        write_file("dmg.cache", good, cut);
+        if (lf_corpus_load("dmg.cache", &c) == 0) accepted++, lf_corpus_free(&c);
+        else multiline += strchr(lf_error_get(), '\n') != NULL;
+    }
+    for (size_t pos = 0; pos < len; pos += pos < 128 ? 1 : 23, tried++) {
+        memcpy(d, good, len);
+        d[pos] ^= (uint8_t)(1u << (pos % 8));
+        write_file("dmg.cache", d, len);
+        if (lf_corpus_load("dmg.cache", &c) == 0) accepted++, lf_corpus_free(&c);
+        else multiline += strchr(lf_error_get(), '\n') != NULL;
+    }
+    CHECK_MSG(accepted == 0, "%lld damaged files loaded", (long long)accepted);
+    CHECK(multiline == 0);
+    check_notef("%lld damaged variants, all rejected", (long long)tried);
+    free(d);
+    free(good);
+}
+
 static void test_save_errors(void)
 {
     lf_corpus c;
@@ -410,6 +442,7 @@ int main(void)
     RUN(test_wordpiece_equals_tokenizer);
     RUN(test_open_cache);
     RUN(test_reject_bad_caches);
+    RUN(test_exhaustive_damage);
     RUN(test_save_errors);
     return check_summary();
 }
