@@ -407,7 +407,8 @@ int lf_corpus_matches(const lf_corpus *c, const char *text_path, const char *voc
 }
 
 int lf_corpus_open(const char *text_path, const char *vocab_path, const char *cache_path,
-                   lf_corpus *out, lf_corpus_cache_status *status, char *note, size_t note_len)
+                   int rebuild_stale, lf_corpus *out, lf_corpus_cache_status *status, char *note,
+                   size_t note_len)
 {
     memset(out, 0, sizeof *out);
     if (note && note_len) note[0] = '\0';
@@ -426,6 +427,8 @@ int lf_corpus_open(const char *text_path, const char *vocab_path, const char *ca
                 return 0;
             }
             lf_corpus_free(out);
+            if (!rebuild_stale)
+                LF_FAIL("%s: stale corpus cache (%s); delete it to rebuild", cache_path, why);
             if (note && note_len)
                 snprintf(note, note_len, "corpus cache %s was stale (%s): rebuilt", cache_path, why);
             st = LF_CORPUS_CACHE_REBUILT;

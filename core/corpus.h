@@ -94,11 +94,14 @@ typedef enum {
 
 /* The corpus of text_path: from cache_path when it matches, else tokenized (and the
  * cache written when cache_path is non-NULL). A cache that exists but does not load
- * (damaged, other format version) is an error, not silently replaced. note (may be
- * NULL) receives one line for the user on a rebuild ("corpus cache X was stale
- * (source checksum differs): rebuilt"). */
+ * (damaged, other format version) is an error, not silently replaced. A stale cache
+ * (made from another text, vocab or tokenizer) is rebuilt when rebuild_stale is
+ * non-zero, and note (may be NULL) receives one line for the user ("corpus cache X
+ * was stale (source checksum differs): rebuilt"); with rebuild_stale = 0 it is an
+ * error ("X: stale corpus cache (source checksum differs); delete it to rebuild"). */
 int lf_corpus_open(const char *text_path, const char *vocab_path, const char *cache_path,
-                   lf_corpus *out, lf_corpus_cache_status *status, char *note, size_t note_len);
+                   int rebuild_stale, lf_corpus *out, lf_corpus_cache_status *status, char *note,
+                   size_t note_len);
 
 void lf_corpus_free(lf_corpus *c);
 

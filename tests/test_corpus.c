@@ -229,10 +229,10 @@ static void test_open_cache(void)
     lf_corpus c;
     lf_corpus_cache_status st;
     char note[256];
-    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", &c, &st, note, sizeof note) == 0);
+    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", 1, &c, &st, note, sizeof note) == 0);
     CHECK(st == LF_CORPUS_CACHE_BUILT && file_exists("open.cache") && note[0] == '\0');
     lf_corpus_free(&c);
-    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", &c, &st, note, sizeof note) == 0);
+    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", 1, &c, &st, note, sizeof note) == 0);
     CHECK(st == LF_CORPUS_CACHE_HIT);
     CHECK(c.count == (int64_t)sizeof sample_text - 1);
     lf_corpus_free(&c);
@@ -241,21 +241,21 @@ static void test_open_cache(void)
     memcpy(changed, sample_text, sizeof sample_text);
     changed[3] = 'X';
     write_file("open.txt", changed, sizeof sample_text - 1);
-    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", &c, &st, note, sizeof note) == 0);
+    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", 1, &c, &st, note, sizeof note) == 0);
     CHECK_MSG(st == LF_CORPUS_CACHE_REBUILT && strstr(note, "source checksum differs"), "note: %s",
               note);
     CHECK(c.ids[3] == 'X');
     lf_corpus_free(&c);
-    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", &c, &st, NULL, 0) == 0 &&
+    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", 1, &c, &st, NULL, 0) == 0 &&
           st == LF_CORPUS_CACHE_HIT && c.ids[3] == 'X');
     lf_corpus_free(&c);
     /* A longer file: size differs. */
     write_file("open.txt", sample_text, sizeof sample_text - 2);
-    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", &c, &st, note, sizeof note) == 0);
+    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", 1, &c, &st, note, sizeof note) == 0);
     CHECK_MSG(st == LF_CORPUS_CACHE_REBUILT && strstr(note, "source size"), "note: %s", note);
     lf_corpus_free(&c);
     /* Switching to WordPiece: the byte cache is stale. */
-    CHECK(lf_corpus_open("open.txt", vocab_path, "open.cache", &c, &st, note, sizeof note) == 0);
+    CHECK(lf_corpus_open("open.txt", vocab_path, "open.cache", 1, &c, &st, note, sizeof note) == 0);
     CHECK_MSG(st == LF_CORPUS_CACHE_REBUILT && strstr(note, "tokenizer"), "note: %s", note);
     CHECK(c.kind == LF_CORPUS_WORDPIECE);
     lf_corpus_free(&c);
@@ -269,16 +269,24 @@ static void test_open_cache(void)
         fputs("zzzextratoken\n", f);
         fclose(f);
         free(v);
-        CHECK(lf_corpus_open("open.txt", "vocab2.txt", "open.cache", &c, &st, note, sizeof note) == 0);
+        CHECK(lf_corpus_open("open.txt", "vocab2.txt", "open.cache", 1, &c, &st, note, sizeof note) == 0);
         CHECK_MSG(st == LF_CORPUS_CACHE_REBUILT && strstr(note, "vocab checksum"), "note: %s", note);
         lf_corpus_free(&c);
     }
+    /* Strict: a stale cache is an error naming it and what differs; it stays as it was. */
+    write_file("open.txt", sample_text, sizeof sample_text - 1);
+    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", 0, &c, &st, NULL, 0) != 0);
+    CHECK_MSG(strstr(lf_error_get(), "open.cache: stale corpus cache (tokenizer is wordpiece, "
+                                     "wanted bytes); delete it to rebuild"),
+              "message: %s", lf_error_get());
+    CHECK(lf_corpus_load("open.cache", &c) == 0 && c.kind == LF_CORPUS_WORDPIECE);
+    lf_corpus_free(&c);
     /* No cache path: just tokenized. */
-    CHECK(lf_corpus_open("open.txt", NULL, NULL, &c, &st, NULL, 0) == 0 && st == LF_CORPUS_UNCACHED);
+    CHECK(lf_corpus_open("open.txt", NULL, NULL, 1, &c, &st, NULL, 0) == 0 && st == LF_CORPUS_UNCACHED);
     lf_corpus_free(&c);
     /* A damaged cache is an error, and stays as it was (not silently replaced). */
     write_file("open.cache", "garbage", 7);
-    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", &c, &st, NULL, 0) != 0);
+    CHECK(lf_corpus_open("open.txt", NULL, "open.cache", 1, &c, &st, NULL, 0) != 0);
     CHECK_MSG(strstr(lf_error_get(), "open.cache") && strstr(lf_error_get(), "truncated"),
               "message: %s", lf_error_get());
     size_t glen;
