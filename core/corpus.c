@@ -430,7 +430,8 @@ int lf_corpus_open(const char *text_path, const char *vocab_path, const char *ca
             if (!rebuild_stale)
                 LF_FAIL("%s: stale corpus cache (%s); delete it to rebuild", cache_path, why);
             if (note && note_len)
-                snprintf(note, note_len, "corpus cache %s was stale (%s): rebuilt", cache_path, why);
+                snprintf(note, note_len, "corpus cache %s was stale (%s): rebuilt", cache_path,
+                         why);
             st = LF_CORPUS_CACHE_REBUILT;
         } else {
             st = LF_CORPUS_CACHE_BUILT;

@@ -1356,7 +1356,8 @@ lf_h5 *lf_h5_open_rw(const char *path)
 int lf_h5_flush(lf_h5 *f)
 {
     LF_TRY(check_writable(f));
-    if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0) LF_FAIL("%s: HDF5 cannot flush it (disk full?)", f->path);
+    if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0)
+        LF_FAIL("%s: HDF5 cannot flush it (disk full?)", f->path);
     return 0;
 }
 
@@ -1384,7 +1385,8 @@ int lf_h5_create_appendable(lf_h5 *f, const char *path, lf_h5_type type, int ran
     max[0] = H5S_UNLIMITED;
     chunk[0] = (hsize_t)chunk_rows;
     for (int i = 1; i < rank; i++) {
-        if (dims[i] < 1) LF_FAIL("%s: %s: dimension %d is %lld", f->path, path, i, (long long)dims[i]);
+        if (dims[i] < 1)
+            LF_FAIL("%s: %s: dimension %d is %lld", f->path, path, i, (long long)dims[i]);
         cur[i] = max[i] = chunk[i] = (hsize_t)dims[i];
     }
     const char *why = "HDF5 cannot create it (is a parent path a dataset?)";
@@ -1454,7 +1456,8 @@ int lf_h5_append(lf_h5 *f, const char *path, lf_h5_type type, int64_t count, con
         lf_error_prefix("%s: %s", f->path, path ? path : "");
         return -1;
     }
-    if (count < 0 || (count > 0 && !data)) LF_FAIL("%s: %s: append: bad count or no data", f->path, path);
+    if (count < 0 || (count > 0 && !data))
+        LF_FAIL("%s: %s: append: bad count or no data", f->path, path);
     int rank;
     hsize_t dims[H5S_MAX_RANK];
     hid_t dset = rows_open(f, path, &rank, dims);

@@ -242,7 +242,8 @@ int lf_mlm_train_batch(lf_mlm_data *d, int64_t step, lf_mlm_batch *b)
     for (int64_t r = 0; r < B; r++) {
         int64_t i = d->perm[pos * B + r];
         lf_rng g;
-        lf_rng_init(&g, d->cfg.seed ^ LF_MLM_TAG_TRAIN, (uint64_t)epoch * (uint64_t)d->train_seqs + (uint64_t)i);
+        uint64_t stream = (uint64_t)epoch * (uint64_t)d->train_seqs + (uint64_t)i;
+        lf_rng_init(&g, d->cfg.seed ^ LF_MLM_TAG_TRAIN, stream);
         b->masked += fill_row(d, d->train_tokens, d->train_len, i, &g, b, (int32_t)r, &b->tokens);
     }
     return 0;
@@ -261,7 +262,8 @@ int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_batch *b)
     for (int64_t r = 0; r < rows; r++) {
         lf_rng g;
         lf_rng_init(&g, d->cfg.seed ^ LF_MLM_TAG_VAL, (uint64_t)(first + r));
-        b->masked += fill_row(d, d->val_tokens, d->val_len, first + r, &g, b, (int32_t)r, &b->tokens);
+        b->masked +=
+            fill_row(d, d->val_tokens, d->val_len, first + r, &g, b, (int32_t)r, &b->tokens);
     }
     clear_rows(d, b, (int32_t)rows);
     return 0;

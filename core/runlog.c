@@ -25,13 +25,17 @@ typedef struct {
 
 static const column train_cols[] = {
     {"/train/step", LF_H5_I64, "optimizer step (0-based) of the row", NULL},
-    {"/train/loss", LF_H5_F64, "training loss of the step: mean cross-entropy per masked token", "nats"},
+    {"/train/loss", LF_H5_F64, "training loss of the step: mean cross-entropy per masked token",
+     "nats"},
     {"/train/learning_rate", LF_H5_F64, "learning rate used for the step", NULL},
-    {"/train/tokens_per_s", LF_H5_F64, "training throughput of the step: input tokens (padding excluded) per second", "tokens/s"},
+    {"/train/tokens_per_s", LF_H5_F64,
+     "training throughput of the step: input tokens (padding excluded) per second", "tokens/s"},
 };
 static const column val_cols[] = {
     {"/val/step", LF_H5_I64, "optimizer steps done when validation ran", NULL},
-    {"/val/loss", LF_H5_F64, "validation loss: mean cross-entropy per masked token over the fixed validation batches", "nats"},
+    {"/val/loss", LF_H5_F64,
+     "validation loss: mean cross-entropy per masked token over the fixed validation batches",
+     "nats"},
     {"/val/perplexity", LF_H5_F64, "validation perplexity per masked token: exp(loss)", NULL},
     {"/val/masked_tokens", LF_H5_I64, "masked tokens the validation loss averages over", NULL},
 };
