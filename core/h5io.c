@@ -45,6 +45,7 @@ struct lf_h5 {
     int writing;
     int force;
     int slot;       /* temp-table slot of the temporary file; -1 when none */
+    int in_place;   /* published (lf_h5_publish) or opened with lf_h5_open_rw */
     char *path;     /* the name the user gave; every message names it */
     char *tmp_path; /* "PATH.tmp.PID" while writing; NULL for read handles */
 };
@@ -531,6 +532,14 @@ int lf_h5_close(lf_h5 *f, int commit)
     if (!f->writing) {
         if (H5Fclose(f->file) < 0) {
             lf_error_set("%s: HDF5 cannot close it", f->path);
+            rc = -1;
+        }
+        handle_free(f);
+        return rc;
+    }
+    if (f->in_place) { /* a log under its final name: never removed here */
+        if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0 || H5Fclose(f->file) < 0) {
+            lf_error_set("%s: HDF5 cannot flush and close it (disk full?)", f->path);
             rc = -1;
         }
         handle_free(f);
@@ -1295,5 +1304,239 @@ int lf_h5_read_attr_double(lf_h5 *f, const char *object_path, const char *name, 
         rc = 0;
     }
     attr_close_value(attr, type);
+    return rc;
+}
+
+/* ---- files that grow while a run goes (training logs) ------------------------ */
+
+int lf_h5_publish(lf_h5 *f)
+{
+    LF_TRY(check_writable(f));
+    if (f->in_place) LF_FAIL("%s: already published", f->path);
+    if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0)
+        LF_FAIL("%s: HDF5 cannot flush %s (disk full?)", f->path, f->tmp_path);
+    if (sync_file(f->tmp_path) != 0)
+        LF_FAIL("%s: cannot sync %s: %s", f->path, f->tmp_path, strerror(errno));
+    /* The open file follows the rename (POSIX): HDF5 keeps writing through its
+     * descriptor, now under the final name. */
+    LF_TRY(commit_rename(f));
+    temp_unregister(f->slot);
+    f->slot = -1;
+    f->in_place = 1;
+    return 0;
+}
+
+lf_h5 *lf_h5_open_rw(const char *path)
+{
+    lf_h5 *r = lf_h5_open(path); /* the checks and messages of a read open */
+    if (!r) return NULL;
+    H5Fclose(r->file);
+    r->file = -1;
+    if (access(path, W_OK) != 0) {
+        lf_error_set("%s: not writable: %s", path, strerror(errno));
+        handle_free(r);
+        return NULL;
+    }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) >= 0)
+        r->file = H5Fopen(path, H5F_ACC_RDWR, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (r->file < 0) {
+        lf_error_set("%s: HDF5 cannot open it for writing (damaged, or open in another "
+                     "program?)",
+                     path);
+        handle_free(r);
+        return NULL;
+    }
+    r->writing = 1;
+    r->in_place = 1;
+    return r;
+}
+
+int lf_h5_flush(lf_h5 *f)
+{
+    LF_TRY(check_writable(f));
+    if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0)
+        LF_FAIL("%s: HDF5 cannot flush it (disk full?)", f->path);
+    return 0;
+}
+
+int lf_h5_create_appendable(lf_h5 *f, const char *path, lf_h5_type type, int rank,
+                            const int64_t *dims, int64_t chunk_rows, const char *description,
+                            const char *units)
+{
+    hid_t file_type, mem_type;
+    size_t elsize;
+    LF_TRY(check_writable(f));
+    if (!path || !*path || path[strlen(path) - 1] == '/')
+        LF_FAIL("%s: dataset path '%s' has no name", f->path, path ? path : "");
+    if (type_info(type, &file_type, &mem_type, &elsize) != 0) {
+        lf_error_prefix("%s: %s", f->path, path);
+        return -1;
+    }
+    if (!description || !*description) LF_FAIL("%s: %s: a description is required", f->path, path);
+    if (rank < 1 || rank > LF_H5_MAX_RANK || (rank > 1 && !dims))
+        LF_FAIL("%s: %s: an appendable dataset needs rank 1..%d and its dimensions", f->path,
+                path, LF_H5_MAX_RANK);
+    if (chunk_rows < 1) LF_FAIL("%s: %s: chunk_rows must be >= 1", f->path, path);
+    if (lf_h5_has(f, path)) LF_FAIL("%s: %s: already exists", f->path, path);
+    hsize_t cur[LF_H5_MAX_RANK], max[LF_H5_MAX_RANK], chunk[LF_H5_MAX_RANK];
+    cur[0] = 0;
+    max[0] = H5S_UNLIMITED;
+    chunk[0] = (hsize_t)chunk_rows;
+    for (int i = 1; i < rank; i++) {
+        if (dims[i] < 1)
+            LF_FAIL("%s: %s: dimension %d is %lld", f->path, path, i, (long long)dims[i]);
+        cur[i] = max[i] = chunk[i] = (hsize_t)dims[i];
+    }
+    const char *why = "HDF5 cannot create it (is a parent path a dataset?)";
+    int ok = 0, linked = 0;
+    hid_t space = -1, lcpl = -1, dcpl = -1, dset = -1;
+    if ((space = H5Screate_simple(rank, cur, max)) < 0) goto done;
+    if ((lcpl = H5Pcreate(H5P_LINK_CREATE)) < 0 || H5Pset_create_intermediate_group(lcpl, 1) < 0)
+        goto done;
+    if ((dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, rank, chunk) < 0)
+        goto done;
+    if ((dset = H5Dcreate2(f->file, path, file_type, space, lcpl, dcpl, H5P_DEFAULT)) < 0)
+        goto done;
+    linked = 1;
+    why = "HDF5 cannot write its attributes";
+    if (attr_put_string(dset, "description", description) != 0) goto done;
+    if (units && attr_put_string(dset, "units", units) != 0) goto done;
+    ok = 1;
+done:
+    if (dset >= 0 && H5Dclose(dset) < 0) ok = 0;
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (lcpl >= 0) H5Pclose(lcpl);
+    if (space >= 0) H5Sclose(space);
+    if (ok) return 0;
+    if (linked) H5Ldelete(f->file, path, H5P_DEFAULT);
+    LF_FAIL("%s: %s: %s", f->path, path, why);
+}
+
+/* Opens an existing dataset for a row operation and reads its shape. */
+static hid_t rows_open(lf_h5 *f, const char *path, int *rank, hsize_t *dims)
+{
+    if (!lf_h5_has(f, path)) {
+        lf_error_set("%s: %s: no such dataset", f->path, path ? path : "");
+        return -1;
+    }
+    hid_t dset = H5Dopen2(f->file, path, H5P_DEFAULT);
+    if (dset < 0) {
+        lf_error_set("%s: %s: HDF5 cannot open it as a dataset", f->path, path);
+        return -1;
+    }
+    if (dataset_shape(dset, rank, dims) != 0 || *rank < 1) {
+        lf_error_set("%s: %s: cannot read its shape (or it is a scalar)", f->path, path);
+        H5Dclose(dset);
+        return -1;
+    }
+    return dset;
+}
+
+int lf_h5_rows(lf_h5 *f, const char *path, int64_t *rows)
+{
+    if (!f) LF_FAIL("HDF5: no file (NULL handle)");
+    h5_quiet();
+    int rank;
+    hsize_t dims[H5S_MAX_RANK];
+    hid_t dset = rows_open(f, path, &rank, dims);
+    if (dset < 0) return -1;
+    H5Dclose(dset);
+    *rows = (int64_t)dims[0];
+    return 0;
+}
+
+int lf_h5_append(lf_h5 *f, const char *path, lf_h5_type type, int64_t count, const void *data)
+{
+    hid_t file_type, mem_type;
+    size_t elsize;
+    LF_TRY(check_writable(f));
+    if (type_info(type, &file_type, &mem_type, &elsize) != 0) {
+        lf_error_prefix("%s: %s", f->path, path ? path : "");
+        return -1;
+    }
+    if (count < 0 || (count > 0 && !data))
+        LF_FAIL("%s: %s: append: bad count or no data", f->path, path);
+    int rank;
+    hsize_t dims[H5S_MAX_RANK];
+    hid_t dset = rows_open(f, path, &rank, dims);
+    if (dset < 0) return -1;
+    int rc = -1;
+    hid_t fspace = -1, mspace = -1;
+    if (rank > LF_H5_MAX_RANK) {
+        lf_error_set("%s: %s: rank %d exceeds %d", f->path, path, rank, LF_H5_MAX_RANK);
+        goto done;
+    }
+    if (count == 0) {
+        rc = 0;
+        goto done;
+    }
+    hsize_t start[LF_H5_MAX_RANK] = {0}, extent[LF_H5_MAX_RANK], grown[LF_H5_MAX_RANK];
+    for (int i = 0; i < rank; i++) extent[i] = grown[i] = dims[i];
+    start[0] = dims[0];
+    extent[0] = (hsize_t)count;
+    grown[0] = dims[0] + (hsize_t)count;
+    if (H5Dset_extent(dset, grown) < 0) {
+        lf_error_set("%s: %s: HDF5 cannot extend it (not an appendable dataset?)", f->path, path);
+        goto done;
+    }
+    if ((fspace = H5Dget_space(dset)) < 0 ||
+        H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, extent, NULL) < 0 ||
+        (mspace = H5Screate_simple(rank, extent, NULL)) < 0 ||
+        H5Dwrite(dset, mem_type, mspace, fspace, H5P_DEFAULT, data) < 0) {
+        lf_error_set("%s: %s: HDF5 cannot append %lld rows (disk full?)", f->path, path,
+                     (long long)count);
+        H5Dset_extent(dset, dims); /* no half-written rows */
+        goto done;
+    }
+    rc = 0;
+done:
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    H5Dclose(dset);
+    return rc;
+}
+
+int lf_h5_truncate(lf_h5 *f, const char *path, int64_t rows)
+{
+    LF_TRY(check_writable(f));
+    int rank;
+    hsize_t dims[H5S_MAX_RANK];
+    hid_t dset = rows_open(f, path, &rank, dims);
+    if (dset < 0) return -1;
+    int rc = 0;
+    if (rows < 0 || (hsize_t)rows > dims[0]) {
+        lf_error_set("%s: %s: cannot truncate %llu rows to %lld", f->path, path,
+                     (unsigned long long)dims[0], (long long)rows);
+        rc = -1;
+    } else if ((hsize_t)rows < dims[0]) {
+        dims[0] = (hsize_t)rows;
+        if (H5Dset_extent(dset, dims) < 0) {
+            lf_error_set("%s: %s: HDF5 cannot shrink it (not an appendable dataset?)", f->path,
+                         path);
+            rc = -1;
+        }
+    }
+    H5Dclose(dset);
+    return rc;
+}
+
+int lf_h5_set_scale(lf_h5 *f, const char *path)
+{
+    LF_TRY(check_writable(f));
+    int rank;
+    hsize_t dims[H5S_MAX_RANK];
+    hid_t dset = rows_open(f, path, &rank, dims);
+    if (dset < 0) return -1;
+    int rc = 0;
+    if (rank != 1) {
+        lf_error_set("%s: %s: a dimension scale must be 1-D (rank %d)", f->path, path, rank);
+        rc = -1;
+    } else if (H5DSset_scale(dset, base_name(path)) < 0) {
+        lf_error_set("%s: %s: HDF5 cannot make it a dimension scale", f->path, path);
+        rc = -1;
+    }
+    H5Dclose(dset);
     return rc;
 }

@@ -45,8 +45,9 @@ lf_h5 *lf_h5_create(const char *path, const char *experiment, int force);
 /* commit = 1: flushes, closes and renames the temporary file to its final name
  * (when the final name appeared meanwhile and force was not given, fails and
  * removes the temporary file). commit = 0: closes and removes the temporary file
- * (use it on the error path of a driver). A read handle is just closed. Frees f in
- * every case; NULL is a no-op returning 0. */
+ * (use it on the error path of a driver). A read handle is just closed; a handle
+ * written in place (lf_h5_publish, lf_h5_open_rw) is flushed and closed, never
+ * removed. Frees f in every case; NULL is a no-op returning 0. */
 int lf_h5_close(lf_h5 *f, int commit);
 
 /* Run parameters: attributes of /config. An existing attribute is replaced. */
@@ -128,5 +129,39 @@ int lf_h5_read_attr_string(lf_h5 *f, const char *object_path, const char *name, 
 int lf_h5_read_attr_int(lf_h5 *f, const char *object_path, const char *name, int64_t *value);
 int lf_h5_read_attr_u64(lf_h5 *f, const char *object_path, const char *name, uint64_t *value);
 int lf_h5_read_attr_double(lf_h5 *f, const char *object_path, const char *name, double *value);
+
+/* ---- files that grow while a run goes (training logs) ------------------------ */
+
+/* Publishes a file being written under its final name now, while it stays open for
+ * writing in place: flushes, syncs and renames PATH.tmp.PID to PATH (refusing an
+ * existing PATH without force, as lf_h5_close). From then on every write goes to
+ * PATH itself and lf_h5_close(f, any) only flushes and closes: it never removes
+ * PATH. Whoever reads such a file must be told by its own contents whether it is
+ * finished (e.g. a "complete" attribute set last). */
+int lf_h5_publish(lf_h5 *f);
+
+/* Opens an existing HDF5 file for writing in place (no temporary file; resuming a
+ * log). Errors as lf_h5_open. Close with lf_h5_close (which never removes it). */
+lf_h5 *lf_h5_open_rw(const char *path);
+
+/* Writes everything HDF5 holds in memory to the file (H5Fflush): after it, a process
+ * killed outright leaves a file that reads back as of this moment. */
+int lf_h5_flush(lf_h5 *f);
+
+/* An appendable dataset: its first dimension starts at 0 rows and has no upper
+ * limit; the others are dims[1..rank-1] (dims[0] is ignored). Chunked by
+ * chunk_rows rows, unfiltered (so that the last chunk is rewritten in place as rows
+ * arrive). Rows are added with lf_h5_append, counted with lf_h5_rows and dropped
+ * from the end with lf_h5_truncate. */
+int lf_h5_create_appendable(lf_h5 *f, const char *path, lf_h5_type type, int rank,
+                            const int64_t *dims, int64_t chunk_rows, const char *description,
+                            const char *units);
+int lf_h5_append(lf_h5 *f, const char *path, lf_h5_type type, int64_t count, const void *data);
+int lf_h5_rows(lf_h5 *f, const char *path, int64_t *rows);
+/* Keeps the first `rows` rows (rows <= the current count). */
+int lf_h5_truncate(lf_h5 *f, const char *path, int64_t rows);
+/* Makes an existing 1-D dataset (e.g. an appendable step column) a dimension scale
+ * named after its base name; attach it with lf_h5_attach. */
+int lf_h5_set_scale(lf_h5 *f, const char *path);
 
 #endif
