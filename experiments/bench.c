@@ -527,7 +527,7 @@ static void md_ratio_table(FILE *o, const bench_args *a, const bench_results *r,
             if (isnan(x))
                 fprintf(o, " skipped");
             else
-                fprintf(o, " %.2g×", x);
+                fprintf(o, x < 100 ? " %.1f×" : " %.0f×", x);
             if (!isnan(p) && p > 0) fprintf(o, " (%g)", p);
             fprintf(o, " |");
         }
@@ -540,8 +540,8 @@ static void write_md(FILE *o, const bench_args *a, const lf_model_config *c,
 {
     fprintf(o, "# Efficiency of full encoder inference (Table 3 of the Linformer paper)\n\n");
     fprintf(o,
-            "bin/bench %s, device %s, %d threads: BERT %d layers, %d heads, d = %d (random "
-            "weights), random tokens; Linformer with layerwise sharing (one k x n projection); "
+            "bin/bench %s, device %s, threads %d: BERT with %d layer(s), %d heads, d = %d "
+            "(random weights), random tokens; Linformer with layerwise sharing (one k x n projection); "
             "memory budget %.2f GiB; time = median of %lld forwards after a warm-up; seed %llu. "
             "Results: %s.\n\n",
             LF_VERSION, a->device, lf_threads_get(), c->num_hidden_layers, c->num_attention_heads,
@@ -576,7 +576,7 @@ static void write_md(FILE *o, const bench_args *a, const lf_model_config *c,
                         p->verified ? "" : " (not run)", (long long)p->batch, p->attn_gflops,
                         100.0 * p->attn_gflops / r->sgemm);
             }
-    fprintf(o, "\nsgemm rate measured in this run (2048³, %d threads): %.1f GFLOP/s.\n",
+    fprintf(o, "\nsgemm rate measured in this run (2048³, threads %d): %.1f GFLOP/s.\n",
             lf_threads_get(), r->sgemm);
     int any = 0;
     for (int i = 0; i < a->nn; i++)
