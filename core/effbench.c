@@ -309,7 +309,8 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
     for (int i = 0; i < cfg->repeats; i++)
         if (lf_bench_forward(cfg, &r, &times[i], &attn_times[i]) != 0) goto done;
     out->peak_bytes = lf_mem_peak();
-    out->forward_seconds = lf_bench_median(times, cfg->repeats);
+    out->forward_seconds = lf_bench_median(times, cfg->repeats); /* sorts: times[0] is the best */
+    out->time_best_per_token = times[0] / ((double)out->batch * (double)n);
     const double attn = lf_bench_median(attn_times, cfg->repeats);
     const double tokens = (double)out->batch * (double)n;
     out->time_per_token = out->forward_seconds / tokens;

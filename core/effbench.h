@@ -85,6 +85,8 @@ typedef struct {
     int skipped;                 /* 1: not measured, reason says why */
     char reason[256];
     double time_per_token;       /* s: median forward time / (batch n) */
+    double time_best_per_token;  /* s: the same from the fastest forward (other load on the
+                                    machine only ever adds time) */
     double attn_time_per_token;  /* s: the same for the time inside the attention hook */
     double attn_gflops;          /* attention flops / median attention time */
     double forward_seconds;      /* median forward time */

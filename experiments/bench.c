@@ -220,6 +220,7 @@ typedef struct {
     int nn, nk;
     lf_bench_point *pt; /* NV * nn * nk */
     double sgemm;       /* GFLOP/s */
+    double load[2][3];  /* load averages before and after the points (NaN if unknown) */
 } bench_results;
 
 static lf_bench_point *at(const bench_results *r, int v, int i, int j)
@@ -289,12 +290,23 @@ static int measure(const bench_args *a, const lf_model *model, bench_results *r)
     return 0;
 }
 
+static void get_load(double out[3])
+{
+    if (getloadavg(out, 3) != 3) out[0] = out[1] = out[2] = NAN;
+}
+
 /* ---- derived tables -------------------------------------------------------- */
 
 static double time_of(const bench_results *r, int v, int i, int j)
 {
     const lf_bench_point *p = at(r, v, i, j);
     return p->skipped ? NAN : p->time_per_token;
+}
+
+static double time_best_of(const bench_results *r, int v, int i, int j)
+{
+    const lf_bench_point *p = at(r, v, i, j);
+    return p->skipped ? NAN : p->time_best_per_token;
 }
 
 static double mem_of(const bench_results *r, int v, int i, int j)
@@ -333,6 +345,7 @@ static int write_grid(lf_h5 *f, const char *name, const bench_results *r, int ra
 
 typedef double (*point_value)(const lf_bench_point *p);
 static double pv_time(const lf_bench_point *p) { return p->time_per_token; }
+static double pv_time_best(const lf_bench_point *p) { return p->time_best_per_token; }
 static double pv_mem(const lf_bench_point *p) { return (double)p->seq_bytes; }
 static double pv_attn_time(const lf_bench_point *p) { return p->attn_time_per_token; }
 static double pv_attn_gflops(const lf_bench_point *p) { return p->attn_gflops; }
@@ -399,7 +412,7 @@ static int write_h5(lf_h5 *f, const bench_args *a, const lf_model_config *c,
                        NULL));
     const size_t cells = (size_t)NV * r->nn * r->nk, cells2 = (size_t)r->nn * r->nk;
     double *g = lf_alloc(cells, sizeof *g);
-    double *g2 = lf_alloc(cells2, 4 * sizeof *g2);
+    double *g2 = lf_alloc(cells2, 5 * sizeof *g2);
     const char **reasons = lf_alloc(cells, sizeof *reasons);
     int rc = -1;
     if (!g || !g2 || !reasons) goto done;
@@ -410,6 +423,8 @@ static int write_h5(lf_h5 *f, const bench_args *a, const lf_model_config *c,
     } grids[] = {
         {"time", pv_time, "time per token of full encoder inference: median forward time / "
                           "(batch n)", "s"},
+        {"time_best", pv_time_best, "time per token from the fastest of the timed forwards "
+                                    "(other load on the machine only ever adds time)", "s"},
         {"memory", pv_mem, "memory per sequence: lf_alloc high-water mark of a batch-1 forward "
                            "above the fixed memory (workspace, P, tokens, scratch)", "bytes"},
         {"attention_time", pv_attn_time, "time per token spent in attention (all layers, "
@@ -436,12 +451,15 @@ static int write_h5(lf_h5 *f, const bench_args *a, const lf_model_config *c,
         if (write_grid(f, grids[i].name, r, 1, g, grids[i].description, grids[i].units) != 0)
             goto done;
     }
-    double *sp = g2, *ms = g2 + cells2, *sps = g2 + 2 * cells2, *mss = g2 + 3 * cells2;
+    double *sp = g2, *ms = g2 + cells2, *sps = g2 + 2 * cells2, *mss = g2 + 3 * cells2,
+           *spb = g2 + 4 * cells2;
     for (int i = 0; i < r->nn; i++)
         for (int j = 0; j < r->nk; j++) {
             size_t c2 = (size_t)i * r->nk + j;
             double tl = time_of(r, LF_BENCH_LINFORMER, i, j), ml = mem_of(r, LF_BENCH_LINFORMER, i, j);
             sp[c2] = ratio(time_of(r, LF_BENCH_DENSE, i, j), tl);
+            spb[c2] = ratio(time_best_of(r, LF_BENCH_DENSE, i, j),
+                            time_best_of(r, LF_BENCH_LINFORMER, i, j));
             ms[c2] = ratio(mem_of(r, LF_BENCH_DENSE, i, j), ml);
             sps[c2] = ratio(time_of(r, LF_BENCH_STREAMED, i, j), tl);
             mss[c2] = ratio(mem_of(r, LF_BENCH_STREAMED, i, j), ml);
@@ -453,6 +471,8 @@ static int write_h5(lf_h5 *f, const bench_args *a, const lf_model_config *c,
                    "memory saved by Linformer against dense attention: memory[dense] / "
                    "memory[linformer] (per sequence)",
                    NULL) ||
+        write_grid(f, "speedup_best", r, 0, spb,
+                   "time_best[dense] / time_best[linformer]", NULL) ||
         write_grid(f, "speedup_vs_streamed", r, 0, sps,
                    "time[streamed] / time[linformer]", NULL) ||
         write_grid(f, "memory_saving_vs_streamed", r, 0, mss,
@@ -475,6 +495,17 @@ static int write_h5(lf_h5 *f, const bench_args *a, const lf_model_config *c,
     if (write_grid(f, "attention_sgemm_share", r, 1, g,
                    "attention rate as a fraction of /bench/sgemm_gflops", NULL))
         goto done;
+    for (int i = 0; i < 2; i++) {
+        double la[3];
+        memcpy(la, r->load[i], sizeof la);
+        if (lf_h5_write(f, i ? "/bench/load_average_after" : "/bench/load_average_before",
+                        LF_H5_F64, 1, (int64_t[]){3}, la,
+                        i ? "system load average (1, 5, 15 minutes) when the points were done"
+                          : "system load average (1, 5, 15 minutes) before the first point; "
+                            "above the thread count, other work shared the cores",
+                        NULL))
+            goto done;
+    }
     rc = 0;
 done:
     lf_free(g), lf_free(g2), lf_free(reasons);
@@ -504,6 +535,7 @@ static double paper_value(const double table[8][5], int64_t n, int64_t k)
     return NAN;
 }
 
+/* memory: 0 time (median), 1 memory, 2 time (best of repeats). */
 static void md_ratio_table(FILE *o, const bench_args *a, const bench_results *r, int base_v,
                            int memory, const double paper[8][5])
 {
@@ -519,9 +551,9 @@ static void md_ratio_table(FILE *o, const bench_args *a, const bench_results *r,
                 fprintf(o, " - |");
                 continue;
             }
-            double lin = memory ? mem_of(r, LF_BENCH_LINFORMER, i, j)
-                                : time_of(r, LF_BENCH_LINFORMER, i, j);
-            double base = memory ? mem_of(r, base_v, i, j) : time_of(r, base_v, i, j);
+            double (*get)(const bench_results *, int, int, int) =
+                memory == 1 ? mem_of : memory == 2 ? time_best_of : time_of;
+            double lin = get(r, LF_BENCH_LINFORMER, i, j), base = get(r, base_v, i, j);
             double x = ratio(base, lin);
             double p = paper ? paper_value(paper, a->ns[i], a->ks[j]) : NAN;
             if (isnan(x))
@@ -543,12 +575,15 @@ static void write_md(FILE *o, const bench_args *a, const lf_model_config *c,
             "bin/bench %s, device %s, threads %d: BERT with %d layer(s), %d heads, d = %d "
             "(random weights), random tokens; Linformer with layerwise sharing (one k x n projection); "
             "memory budget %.2f GiB; time = median of %lld forwards after a warm-up; seed %llu. "
-            "Results: %s.\n\n",
+            "Load average before / after: %.1f / %.1f. Results: %s.\n\n",
             LF_VERSION, a->device, lf_threads_get(), c->num_hidden_layers, c->num_attention_heads,
             c->hidden_size, a->budget / GIB, (long long)a->repeats, (unsigned long long)a->seed,
-            a->out);
+            r->load[0][0], r->load[1][0], a->out);
     fprintf(o, "## Time speed-up, dense / Linformer: measured (paper, 16 GB V100)\n\n");
     md_ratio_table(o, a, r, LF_BENCH_DENSE, 0, paper_time);
+    fprintf(o, "\nFrom the fastest forward of each point instead of the median (other load on "
+               "the machine only ever adds time):\n\n");
+    md_ratio_table(o, a, r, LF_BENCH_DENSE, 2, paper_time);
     fprintf(o, "\n## Memory saved, dense / Linformer, per sequence: measured (paper)\n\n");
     md_ratio_table(o, a, r, LF_BENCH_DENSE, 1, paper_mem);
     fprintf(o, "\n## Against streamed exact attention (no P): time streamed / Linformer\n\n");
@@ -556,9 +591,9 @@ static void write_md(FILE *o, const bench_args *a, const lf_model_config *c,
     fprintf(o, "\n## Against streamed exact attention: memory streamed / Linformer\n\n");
     md_ratio_table(o, a, r, LF_BENCH_STREAMED, 1, NULL);
     fprintf(o, "\n## Every point\n\n");
-    fprintf(o, "| variant | n | k | time per token (µs) | memory per sequence (MiB) | largest "
-               "batch | timed batch | attention GFLOP/s | share of sgemm |\n");
-    fprintf(o, "|---|---|---|---|---|---|---|---|---|\n");
+    fprintf(o, "| variant | n | k | time per token (µs), median | fastest | memory per sequence "
+               "(MiB) | largest batch | timed batch | attention GFLOP/s | share of sgemm |\n");
+    fprintf(o, "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < a->nn; i++)
         for (int v = 0; v < NV; v++)
             for (int j = 0; j < (v == LF_BENCH_LINFORMER ? a->nk : 1); j++) {
@@ -568,11 +603,11 @@ static void write_md(FILE *o, const bench_args *a, const lf_model_config *c,
                 if (v == LF_BENCH_LINFORMER) snprintf(kt, sizeof kt, "%lld", (long long)a->ks[j]);
                 fprintf(o, "| %s | %lld | %s |", lf_bench_variant_name(v), (long long)a->ns[i], kt);
                 if (p->skipped) {
-                    fprintf(o, " skipped: %s | | | | | |\n", p->reason);
+                    fprintf(o, " skipped: %s | | | | | | |\n", p->reason);
                     continue;
                 }
-                fprintf(o, " %.3f | %.1f | %lld%s | %lld | %.1f | %.0f %% |\n",
-                        p->time_per_token * 1e6, p->seq_bytes / MIB, (long long)p->max_batch,
+                fprintf(o, " %.3f | %.3f | %.1f | %lld%s | %lld | %.1f | %.0f %% |\n",
+                        p->time_per_token * 1e6, p->time_best_per_token * 1e6, p->seq_bytes / MIB, (long long)p->max_batch,
                         p->verified ? "" : " (not run)", (long long)p->batch, p->attn_gflops,
                         100.0 * p->attn_gflops / r->sgemm);
             }
@@ -626,7 +661,9 @@ int main(int argc, char **argv)
     bench_results r = {.nn = a.nn, .nk = a.nk};
     r.pt = lf_calloc((size_t)NV * a.nn * a.nk, sizeof *r.pt);
     int rc = model && r.pt ? 0 : -1;
+    get_load(r.load[0]);
     if (rc == 0) rc = measure(&a, model, &r);
+    get_load(r.load[1]);
     lf_model_free(model);
     model = NULL;
     /* The ceiling last: OpenBLAS's threads spin for a while after a threaded call. */

@@ -83,6 +83,13 @@ if ok:
         report("speedup = time[dense] / time[linformer] (and memory, streamed)", good,
                f"speedup {sp.tolist()} want {want[0].tolist()}")
         report("speedup NaN where linformer skipped", math.isnan(sp[0, 1]))
+        tb = b["time_best"][()]
+        with np.errstate(invalid="ignore"):
+            report("time_best <= time (median), speedup_best from it",
+                   all(tb[p] <= t[p] for p in measured) and
+                   np.allclose(b["speedup_best"][()], tb[0] / tb[2], rtol=1e-12, equal_nan=True))
+        la = b["load_average_before"][()]
+        report("load averages recorded", la.shape == (3,) and b["load_average_after"].shape == (3,))
         # Memory per sequence: dense holds H n^2 floats of P more than streamed, and
         # Linformer H n k floats of Pbar (the workspace is the same code).
         d_minus_s = m[0, :, 0] - m[1, :, 0]
