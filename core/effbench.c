@@ -230,6 +230,11 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
     if (cfg->budget == 0 || cfg->repeats < 1 || cfg->batch_tokens < 0 || cfg->verify_tokens < 0)
         LF_FAIL("%s: budget, repeats and token counts must be positive", fn);
 
+    /* The timings' own buffer is allocated before the budget applies: it is
+     * bookkeeping, and counts as fixed memory. */
+    double *times = lf_alloc((size_t)cfg->repeats, 2 * sizeof(double));
+    if (!times) return -1;
+    double *attn_times = times + cfg->repeats;
     const size_t old_limit = lf_mem_limit();
     lf_mem_limit_set(cfg->budget);
     out->rss_per_point = lf_bench_rss_peak_reset();
@@ -237,7 +242,6 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
     memset(&plan, 0, sizeof plan);
     lf_bench_run r;
     memset(&r, 0, sizeof r);
-    double *times = NULL, *attn_times = NULL;
     int rc = -1;
     const double MiB = 1048576.0;
 
@@ -303,9 +307,6 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
         }
     }
     lf_mem_peak_reset();
-    times = lf_alloc((size_t)cfg->repeats, 2 * sizeof(double));
-    if (!times) goto done;
-    attn_times = times + cfg->repeats;
     for (int i = 0; i < cfg->repeats; i++)
         if (lf_bench_forward(cfg, &r, &times[i], &attn_times[i]) != 0) goto done;
     out->peak_bytes = lf_mem_peak();
@@ -319,8 +320,6 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
         lf_bench_attention_flops(cfg->variant, c, out->batch, n, cfg->k) / attn * 1e-9;
     out->verified = out->batch == out->max_batch;
     lf_bench_run_free(&r);
-    lf_free(times); /* nothing but fixed memory may be in use for the next peak */
-    times = NULL;
 
     /* The largest batch itself, when that is cheap: it must run under the budget; if
      * it does not (it cannot, unless scratch grows faster than the batch), the

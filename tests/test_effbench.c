@@ -264,6 +264,14 @@ static void test_run_point(void)
         CHECK_MSG(strstr(p.reason, "does not fit") && strstr(p.reason, "memory budget"),
                   "reason: %s", p.reason);
         CHECK(lf_mem_current() == in_use && lf_mem_limit() == 0);
+        /* Almost no room: still a skip, never an error. */
+        cfg.budget = lf_mem_current() + 8;
+        CHECK(lf_bench_run_point(&cfg, &p) == 0);
+        CHECK_MSG(p.skipped, "budget of 8 free bytes: not skipped");
+        /* No room at all: the weights alone. */
+        cfg.budget = lf_mem_current() / 2;
+        CHECK(lf_bench_run_point(&cfg, &p) == 0);
+        CHECK_MSG(p.skipped && strstr(p.reason, "weights alone"), "reason: %s", p.reason);
     }
     /* The largest batch verified when cheap: it must run within the budget. */
     lf_bench_point_cfg cfg = {.model = m, .variant = LF_BENCH_STREAMED, .n = n, .k = k,
