@@ -212,10 +212,40 @@ static void lf_bench_slope(lf_bench_point *out, size_t peak1, size_t peakB, int6
     if (out->max_batch < B) out->max_batch = B; /* B itself ran within the budget */
 }
 
-int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
+/* A point between lf_bench_point_prepare and lf_bench_point_finish. */
+struct lf_bench_state {
+    lf_bench_point_cfg cfg;
+    lf_plan plan;
+    lf_bench_run run;   /* set up at the timed batch */
+    double *times;      /* [repeats] forward seconds, then [repeats] attention seconds */
+    int done;           /* timed forwards so far */
+};
+
+/* Memory of other points held meanwhile (see effbench.h): in use beyond this
+ * point's fixed memory while its own run is not allocated. */
+static size_t lf_bench_held(const lf_bench_point *out)
 {
-    const char *fn = "lf_bench_run_point";
-    if (!cfg || !out || !cfg->model) LF_FAIL("%s: NULL configuration, model or result", fn);
+    size_t cur = lf_mem_current();
+    return cur > out->fixed_bytes ? cur - out->fixed_bytes : 0;
+}
+
+static void lf_bench_state_free(lf_bench_state *st)
+{
+    if (!st) return;
+    lf_bench_run_free(&st->run);
+    lf_plan_free(&st->plan);
+    lf_free(st->times);
+    lf_free(st);
+}
+
+void lf_bench_point_abort(lf_bench_state *st) { lf_bench_state_free(st); }
+
+int lf_bench_point_prepare(const lf_bench_point_cfg *cfg, lf_bench_point *out,
+                           lf_bench_state **stp)
+{
+    const char *fn = "lf_bench_point_prepare";
+    if (!cfg || !out || !cfg->model || !stp) LF_FAIL("%s: NULL configuration, model or result", fn);
+    *stp = NULL;
     memset(out, 0, sizeof *out);
     const lf_model_config *c = &cfg->model->config;
     const int64_t n = cfg->n;
@@ -229,25 +259,31 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
         LF_FAIL("%s: k = %lld must be in [1, n) = [1, %lld)", fn, (long long)cfg->k, (long long)n);
     if (cfg->budget == 0 || cfg->repeats < 1 || cfg->batch_tokens < 0 || cfg->verify_tokens < 0)
         LF_FAIL("%s: budget, repeats and token counts must be positive", fn);
+    const size_t entry = lf_mem_current();
+    if (cfg->base_bytes > entry)
+        LF_FAIL("%s: base_bytes %zu exceeds the %zu bytes in use", fn, cfg->base_bytes, entry);
+    const size_t held = cfg->base_bytes ? entry - cfg->base_bytes : 0;
 
-    /* The timings' own buffer is allocated before the budget applies: it is
-     * bookkeeping, and counts as fixed memory. */
-    double *times = lf_alloc((size_t)cfg->repeats, 2 * sizeof(double));
-    if (!times) return -1;
-    double *attn_times = times + cfg->repeats;
+    /* The state and the timings are bookkeeping, allocated before the budget
+     * applies; they count as fixed memory. */
+    lf_bench_state *st = lf_calloc(1, sizeof *st);
+    if (!st) return -1;
+    st->cfg = *cfg;
+    st->times = lf_alloc((size_t)cfg->repeats, 2 * sizeof(double));
+    if (!st->times) {
+        lf_free(st);
+        return -1;
+    }
     const size_t old_limit = lf_mem_limit();
-    lf_mem_limit_set(cfg->budget);
+    lf_mem_limit_set(cfg->budget + held);
     out->rss_per_point = lf_bench_rss_peak_reset();
-    lf_plan plan;
-    memset(&plan, 0, sizeof plan);
-    lf_bench_run r;
-    memset(&r, 0, sizeof r);
     int rc = -1;
     const double MiB = 1048576.0;
+    const lf_plan *plan = lin ? &st->plan : NULL;
 
-    if (lf_mem_current() >= cfg->budget) {
-        lf_bench_skip(out, "the weights alone take %.1f MiB of the %.1f MiB budget%s",
-                      "", lf_mem_current() / MiB, cfg->budget / MiB);
+    if (lf_mem_current() - held >= cfg->budget) {
+        lf_bench_skip(out, "the weights alone take %.1f MiB of the %.1f MiB budget%s", "",
+                      (lf_mem_current() - held) / MiB, cfg->budget / MiB);
         rc = 0;
         goto done;
     }
@@ -258,25 +294,25 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
         int prc = -1;
         if (ks) {
             for (int i = 0; i < c->num_hidden_layers * c->num_attention_heads; i++) ks[i] = cfg->k;
-            prc = lf_plan_init(&plan, c->num_hidden_layers, c->num_attention_heads, n, ks,
+            prc = lf_plan_init(&st->plan, c->num_hidden_layers, c->num_attention_heads, n, ks,
                                LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, cfg->seed);
             lf_free(ks);
         }
         if (prc != 0) {
             if (lf_mem_failures() == failures) goto done;
             lf_bench_skip(out, "the projection does not fit (%.0f of %.0f bytes): %s",
-                          lf_error_get(), (double)lf_mem_current(), (double)cfg->budget);
+                          lf_error_get(), (double)(lf_mem_current() - held), (double)cfg->budget);
             rc = 0;
             goto done;
         }
     }
-    out->fixed_bytes = lf_mem_current();
+    out->fixed_bytes = lf_mem_current() - held;
     lf_mem_peak_reset();
 
     /* Batch 1: an upper bound of the memory of one sequence (it includes per-call
      * scratch); this forward is also the warm-up when the timed batch is 1. */
     double t_first, a_first;
-    int tr = lf_bench_try(cfg, lin ? &plan : NULL, 1, &r, &t_first, &a_first);
+    int tr = lf_bench_try(cfg, plan, 1, &st->run, &t_first, &a_first);
     if (tr < 0) goto done;
     if (tr > 0) {
         lf_bench_skip(out, "one sequence does not fit the budget (fixed %.1f MiB, budget %.1f "
@@ -284,7 +320,7 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
         rc = 0;
         goto done;
     }
-    const size_t peak1 = lf_mem_peak() - out->fixed_bytes;
+    const size_t peak1 = lf_mem_peak() - out->fixed_bytes - held;
     const size_t room = cfg->budget - out->fixed_bytes;
     out->seq_bytes = peak1 > 0 ? peak1 : 1;
     out->max_batch = (int64_t)(room / out->seq_bytes);
@@ -293,51 +329,101 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
     out->batch = want < 1 ? 1 : want > out->max_batch ? out->max_batch : want;
 
     if (out->batch != 1) {
-        lf_bench_run_free(&r);
+        lf_bench_run_free(&st->run);
         lf_mem_peak_reset();
-        tr = lf_bench_try(cfg, lin ? &plan : NULL, out->batch, &r, &t_first, &a_first);
+        tr = lf_bench_try(cfg, plan, out->batch, &st->run, &t_first, &a_first);
         if (tr < 0) goto done;
         if (tr > 0) {
             /* The bound above overstates each sequence, so this should not happen;
              * fall back to batch 1 rather than lose the point. */
             out->batch = 1;
-            if (lf_bench_try(cfg, lin ? &plan : NULL, 1, &r, &t_first, &a_first) != 0) goto done;
+            if (lf_bench_try(cfg, plan, 1, &st->run, &t_first, &a_first) != 0) goto done;
         } else {
-            lf_bench_slope(out, peak1, lf_mem_peak() - out->fixed_bytes, out->batch, room);
+            lf_bench_slope(out, peak1, lf_mem_peak() - out->fixed_bytes - held, out->batch, room);
         }
     }
-    lf_mem_peak_reset();
-    for (int i = 0; i < cfg->repeats; i++)
-        if (lf_bench_forward(cfg, &r, &times[i], &attn_times[i]) != 0) goto done;
-    out->peak_bytes = lf_mem_peak();
-    out->forward_seconds = lf_bench_median(times, cfg->repeats); /* sorts: times[0] is the best */
-    out->time_best_per_token = times[0] / ((double)out->batch * (double)n);
-    const double attn = lf_bench_median(attn_times, cfg->repeats);
-    const double tokens = (double)out->batch * (double)n;
-    out->time_per_token = out->forward_seconds / tokens;
-    out->attn_time_per_token = attn / tokens;
-    out->attn_gflops =
-        lf_bench_attention_flops(cfg->variant, c, out->batch, n, cfg->k) / attn * 1e-9;
+    out->peak_bytes = lf_mem_peak() - held;
+    rc = 0;
+done:
+    lf_mem_limit_set(old_limit);
+    if (rc != 0)
+        lf_error_prefix("%s: %s n=%lld k=%lld", fn, lf_bench_variant_name(cfg->variant),
+                        (long long)n, (long long)(lin ? cfg->k : 0));
+    if (rc != 0 || out->skipped) {
+        lf_bench_state_free(st);
+        if (rc == 0) lf_error_clear();
+        return rc;
+    }
+    *stp = st;
+    return 0;
+}
+
+int lf_bench_point_time(lf_bench_state *st)
+{
+    if (!st || st->done >= st->cfg.repeats)
+        LF_FAIL("lf_bench_point_time: no point, or all %d forwards timed", st ? st->cfg.repeats : 0);
+    double *t = st->times;
+    int rc = lf_bench_forward(&st->cfg, &st->run, &t[st->done], &t[st->cfg.repeats + st->done]);
+    if (rc != 0) {
+        lf_error_prefix("lf_bench_point_time: %s n=%lld", lf_bench_variant_name(st->cfg.variant),
+                        (long long)st->cfg.n);
+        return -1;
+    }
+    st->done++;
+    return 0;
+}
+
+int lf_bench_point_finish(lf_bench_state *st, lf_bench_point *out)
+{
+    const char *fn = "lf_bench_point_finish";
+    if (!st || !out) LF_FAIL("%s: NULL state or result", fn);
+    const lf_bench_point_cfg *cfg = &st->cfg;
+    const int64_t n = cfg->n;
+    int rc = -1;
+    size_t old_limit = lf_mem_limit();
+    if (st->done != cfg->repeats) {
+        lf_error_set("%s: %d of %d forwards timed", fn, st->done, cfg->repeats);
+        goto done;
+    }
+    {
+        /* The high-water mark of the timed forwards is not separable from other held
+         * points; peak_bytes is that of the batch-B warm-up in prepare (same buffers). */
+        double *times = st->times, *attn_times = st->times + cfg->repeats;
+        out->forward_seconds = lf_bench_median(times, cfg->repeats); /* sorts: [0] is the best */
+        const double tokens = (double)out->batch * (double)n;
+        out->time_best_per_token = times[0] / tokens;
+        const double attn = lf_bench_median(attn_times, cfg->repeats);
+        out->time_per_token = out->forward_seconds / tokens;
+        out->attn_time_per_token = attn / tokens;
+        out->attn_gflops =
+            lf_bench_attention_flops(cfg->variant, &cfg->model->config, out->batch, n, cfg->k) /
+            attn * 1e-9;
+    }
     out->verified = out->batch == out->max_batch;
-    lf_bench_run_free(&r);
+    lf_bench_run_free(&st->run);
 
     /* The largest batch itself, when that is cheap: it must run under the budget; if
      * it does not (it cannot, unless scratch grows faster than the batch), the
      * largest batch is lowered until one does. With a timed batch of 1 this run also
      * gives the memory per sequence as a difference of two batch sizes (the largest
      * batch is then not raised again). */
+    const size_t held = lf_bench_held(out);
+    const size_t peak1 = out->seq_bytes + out->scratch_bytes;
+    const size_t room = cfg->budget - out->fixed_bytes;
+    lf_mem_limit_set(cfg->budget + held);
     while (!out->verified && cfg->verify_tokens > 0 && out->max_batch > out->batch &&
            out->max_batch * n <= cfg->verify_tokens) {
         double t, a;
         lf_mem_peak_reset();
-        tr = lf_bench_try(cfg, lin ? &plan : NULL, out->max_batch, &r, &t, &a);
+        int tr = lf_bench_try(cfg, cfg->variant == LF_BENCH_LINFORMER ? &st->plan : NULL,
+                              out->max_batch, &st->run, &t, &a);
         if (tr < 0) goto done;
-        lf_bench_run_free(&r);
+        lf_bench_run_free(&st->run);
         if (tr == 0) {
             out->verified = 1;
             if (!out->seq_exact) {
                 int64_t keep = out->max_batch;
-                lf_bench_slope(out, peak1, lf_mem_peak() - out->fixed_bytes, keep, room);
+                lf_bench_slope(out, peak1, lf_mem_peak() - out->fixed_bytes - held, keep, room);
                 out->max_batch = keep;
             }
         } else {
@@ -348,13 +434,24 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
     lf_error_clear();
     rc = 0;
 done:
-    if (rc != 0) lf_error_prefix("%s: %s n=%lld k=%lld", fn, lf_bench_variant_name(cfg->variant),
-                                 (long long)n, (long long)(lin ? cfg->k : 0));
-    lf_free(times);
-    lf_bench_run_free(&r);
-    lf_plan_free(&plan);
     lf_mem_limit_set(old_limit);
+    if (rc != 0)
+        lf_error_prefix("%s: %s n=%lld", fn, lf_bench_variant_name(cfg->variant), (long long)n);
+    lf_bench_state_free(st);
     return rc;
+}
+
+int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
+{
+    lf_bench_state *st = NULL;
+    LF_TRY(lf_bench_point_prepare(cfg, out, &st));
+    if (!st) return 0; /* skipped */
+    for (int i = 0; i < cfg->repeats; i++)
+        if (lf_bench_point_time(st) != 0) {
+            lf_bench_point_abort(st);
+            return -1;
+        }
+    return lf_bench_point_finish(st, out);
 }
 
 #ifndef LF_BENCH_HAVE_CUDA_ENCODER

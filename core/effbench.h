@@ -79,6 +79,10 @@ typedef struct {
                                batch and max_batch * n <= verify_tokens (0 = never) */
     int repeats;            /* timed forwards after one warm-up; >= 1 */
     uint64_t seed;          /* tokens and projection */
+    size_t base_bytes;      /* lf_alloc bytes in use that every point shares (the model):
+                               anything in use beyond them belongs to other points held
+                               meanwhile and is not charged to this one. 0 = everything
+                               in use at the call is this point's (nothing held). */
 } lf_bench_point_cfg;
 
 typedef struct {
@@ -96,8 +100,8 @@ typedef struct {
                                     (0 unless seq_exact) */
     int seq_exact;               /* 1: seq_bytes is the difference of two batch sizes,
                                     0: the batch-1 bound */
-    size_t peak_bytes;           /* lf_alloc high-water mark of the timed forwards (fixed
-                                    included) */
+    size_t peak_bytes;           /* lf_alloc high-water mark of the forward at the timed
+                                    batch (fixed included) */
     size_t rss_peak_bytes;       /* resident-set high-water mark of the point (bench.h) */
     int rss_per_point;           /* 1 when the RSS mark was reset for this point */
     int64_t max_batch;           /* largest batch that fits the budget */
@@ -105,11 +109,29 @@ typedef struct {
     int verified;                /* 1: a forward at max_batch ran within the budget */
 } lf_bench_point;
 
-/* Measures one point (see the top of this file). Returns 0 with out filled, also
- * when the point is skipped for the budget (out->skipped = 1, out->reason); -1
- * (error set) on any other failure (bad configuration, a failing forward). The
- * memory limit in force before the call is restored afterwards. */
+/* Measures one point (see the top of this file): lf_bench_point_prepare, repeats x
+ * lf_bench_point_time, lf_bench_point_finish. Returns 0 with out filled, also when
+ * the point is skipped for the budget (out->skipped = 1, out->reason); -1 (error
+ * set) on any other failure (bad configuration, a failing forward). The memory
+ * limit in force before the call is restored afterwards. */
 int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out);
+
+/* The same in steps, so that the timed forwards of several points can be
+ * interleaved (p1, p2, p3, p1, p2, p3, ...): on a shared machine whose load drifts,
+ * every variant then sees the same conditions and their ratios stay fair.
+ *   prepare: memory per sequence, largest batch and timed batch, and the warm-up
+ *            forward at the timed batch, whose buffers stay allocated. 0 with *st
+ *            set; 0 with *st NULL when skipped (out says why); -1 on error. Other
+ *            points may be held meanwhile (set cfg->base_bytes): the budget applies
+ *            to this point's own memory, and peak_bytes is that of its warm-up.
+ *   time:    one timed forward (call cfg->repeats times).
+ *   finish:  medians, the largest-batch check when cheap, frees the state (also on
+ *            failure). abort frees a state without results. */
+typedef struct lf_bench_state lf_bench_state;
+int lf_bench_point_prepare(const lf_bench_point_cfg *cfg, lf_bench_point *out, lf_bench_state **st);
+int lf_bench_point_time(lf_bench_state *st);
+int lf_bench_point_finish(lf_bench_state *st, lf_bench_point *out);
+void lf_bench_point_abort(lf_bench_state *st);
 
 /* The CUDA device. This build has no CUDA encoder yet: lf_bench_cuda_available
  * returns 0 with the error "built without the CUDA encoder ..." and

@@ -55,8 +55,10 @@ static void usage(FILE *to)
             "  --dim D             hidden size (default 768; intermediate 4 D)\n"
             "  --memory-budget B   bytes the benchmark may allocate, weights included; suffixes\n"
             "                      K, M, G (powers of 1024). Default: 16G (the paper's V100),\n"
-            "                      at most 3/4 of this machine's memory. Points that do not fit\n"
-            "                      are skipped with the reason recorded\n"
+            "                      at most half of this machine's memory. Each point is held to\n"
+            "                      it; points that do not fit are skipped with the reason\n"
+            "                      recorded. Points of one n held together for interleaved\n"
+            "                      timing use at most a quarter of it besides\n"
             "  --repeats R         timed forwards per point after a warm-up (default 3; median)\n"
             "  --batch-tokens T    timed batch: about T tokens, at most the largest batch that\n"
             "                      fits (default 4096)\n"
@@ -199,7 +201,7 @@ static void parse_args(int argc, char **argv, bench_args *a)
     if (!a->budget_given) {
         size_t phys = physical_memory();
         a->budget = (size_t)(16 * GIB);
-        if (phys > 0 && phys / 4 * 3 < a->budget) a->budget = phys / 4 * 3;
+        if (phys > 0 && phys / 2 < a->budget) a->budget = phys / 2;
     }
     /* FILE.h5 -> FILE.md; any other name gets .md appended. */
     size_t len = strlen(a->out);
@@ -236,6 +238,58 @@ static void mark_skipped(lf_bench_point *p, const char *reason)
     snprintf(p->reason, sizeof p->reason, "%s", reason);
 }
 
+static void print_point(const lf_bench_point *p, int v, int64_t n, int64_t k)
+{
+    char k_text[32] = "";
+    if (v == LF_BENCH_LINFORMER) snprintf(k_text, sizeof k_text, " k=%lld", (long long)k);
+    if (p->skipped)
+        fprintf(stderr, "bench: %s n=%lld%s: skipped: %s\n", lf_bench_variant_name(v),
+                (long long)n, k_text, p->reason);
+    else
+        fprintf(stderr,
+                "bench: %s n=%lld%s: %.3f us/token (fastest %.3f), %.1f MiB/sequence, batch %lld "
+                "(max %lld), attention %.1f GFLOP/s\n",
+                lf_bench_variant_name(v), (long long)n, k_text, p->time_per_token * 1e6,
+                p->time_best_per_token * 1e6, p->seq_bytes / MIB, (long long)p->batch,
+                (long long)p->max_batch, p->attn_gflops);
+}
+
+/* Points of one n held between prepare and finish. */
+typedef struct {
+    lf_bench_state *st;
+    lf_bench_point *p;
+    int v;
+    int64_t k;
+} held_point;
+
+/* Times the held points with their forwards interleaved (round robin), then
+ * finishes them; *count becomes 0. */
+static int flush(held_point *h, int *count, int repeats, int64_t n, lf_progress *line,
+                 int64_t *done)
+{
+    int rc = 0;
+    for (int rep = 0; rep < repeats && rc == 0; rep++)
+        for (int i = 0; i < *count && rc == 0; i++) rc = lf_bench_point_time(h[i].st);
+    for (int i = 0; i < *count; i++) {
+        if (rc != 0) {
+            lf_bench_point_abort(h[i].st);
+            continue;
+        }
+        rc = lf_bench_point_finish(h[i].st, h[i].p);
+        if (rc == 0) print_point(h[i].p, h[i].v, n, h[i].k);
+        lf_progress_update(line, ++*done);
+    }
+    *count = 0;
+    return rc;
+}
+
+/* Every n in turn. The points of one n are prepared one after the other (memory,
+ * batch, warm-up; streamed, then Linformer by k, then dense, the largest last) and
+ * kept set up while the others of that n prepare, as long as what they hold stays
+ * under a quarter of the budget; then their timed forwards are interleaved, so that
+ * a drifting load on a shared machine affects every variant alike. Past that quarter
+ * the held points are timed and released first. The CUDA device measures each
+ * point on its own (lf_bench_run_point_cuda). */
 static int measure(const bench_args *a, const lf_model *model, bench_results *r)
 {
     lf_progress prog_line;
@@ -244,16 +298,20 @@ static int measure(const bench_args *a, const lf_model *model, bench_results *r)
         total += 2;
         for (int j = 0; j < a->nk; j++) total += a->ks[j] < a->ns[i];
     }
+    const size_t base = lf_mem_current();
+    const int cuda = !strcmp(a->device, "cuda");
+    held_point *held = lf_alloc((size_t)a->nk + 2, sizeof *held);
+    if (!held) return -1;
+    int nheld = 0, rc = 0;
     lf_progress_start(&prog_line, "points", total, 0);
-    for (int i = 0; i < a->nn; i++) {
+    for (int i = 0; i < a->nn && rc == 0; i++) {
         const int64_t n = a->ns[i];
-        for (int v = 0; v < NV; v++) {
-            for (int j = 0; j < a->nk; j++) {
+        /* Order: streamed, Linformer for each k, dense. */
+        const int order_v[] = {LF_BENCH_STREAMED, LF_BENCH_LINFORMER, LF_BENCH_DENSE};
+        for (int o = 0; o < 3 && rc == 0; o++) {
+            const int v = order_v[o];
+            for (int j = 0; j < (v == LF_BENCH_LINFORMER ? a->nk : 1) && rc == 0; j++) {
                 lf_bench_point *p = at(r, v, i, j);
-                if (v != LF_BENCH_LINFORMER && j > 0) {
-                    *p = *at(r, v, i, 0); /* k-independent: measured once per n */
-                    continue;
-                }
                 if (v == LF_BENCH_LINFORMER && a->ks[j] >= n) {
                     mark_skipped(p, "k >= n: no compression (the paper's '-')");
                     continue;
@@ -266,28 +324,39 @@ static int measure(const bench_args *a, const lf_model *model, bench_results *r)
                                           .batch_tokens = a->batch_tokens,
                                           .verify_tokens = a->verify_tokens,
                                           .repeats = (int)a->repeats,
-                                          .seed = a->seed};
-                int rc = !strcmp(a->device, "cuda") ? lf_bench_run_point_cuda(&cfg, p)
-                                                    : lf_bench_run_point(&cfg, p);
-                if (rc != 0) return -1;
-                char k_text[32] = "";
-                if (v == LF_BENCH_LINFORMER) snprintf(k_text, sizeof k_text, " k=%lld", (long long)a->ks[j]);
-                if (p->skipped)
-                    fprintf(stderr, "bench: %s n=%lld%s: skipped: %s\n", lf_bench_variant_name(v),
-                            (long long)n, k_text, p->reason);
-                else
-                    fprintf(stderr,
-                            "bench: %s n=%lld%s: %.3f us/token, %.1f MiB/sequence, batch %lld "
-                            "(max %lld), attention %.1f GFLOP/s\n",
-                            lf_bench_variant_name(v), (long long)n, k_text,
-                            p->time_per_token * 1e6, p->seq_bytes / MIB, (long long)p->batch,
-                            (long long)p->max_batch, p->attn_gflops);
-                lf_progress_update(&prog_line, ++done);
+                                          .seed = a->seed,
+                                          .base_bytes = base};
+                if (cuda) {
+                    rc = lf_bench_run_point_cuda(&cfg, p);
+                    if (rc == 0) print_point(p, v, n, a->ks[j]);
+                    lf_progress_update(&prog_line, ++done);
+                    continue;
+                }
+                if (nheld > 0 && lf_mem_current() - base > a->budget / 4)
+                    rc = flush(held, &nheld, (int)a->repeats, n, &prog_line, &done);
+                if (rc != 0) break;
+                lf_bench_state *st = NULL;
+                rc = lf_bench_point_prepare(&cfg, p, &st);
+                if (rc != 0) break;
+                if (!st) { /* skipped */
+                    print_point(p, v, n, a->ks[j]);
+                    lf_progress_update(&prog_line, ++done);
+                    continue;
+                }
+                held[nheld++] = (held_point){st, p, v, a->ks[j]};
             }
         }
+        if (rc == 0 && nheld > 0) rc = flush(held, &nheld, (int)a->repeats, n, &prog_line, &done);
+        /* k-independent: dense and streamed measured once per n. */
+        for (int j = 1; j < a->nk; j++) {
+            *at(r, LF_BENCH_DENSE, i, j) = *at(r, LF_BENCH_DENSE, i, 0);
+            *at(r, LF_BENCH_STREAMED, i, j) = *at(r, LF_BENCH_STREAMED, i, 0);
+        }
     }
+    for (int i = 0; i < nheld; i++) lf_bench_point_abort(held[i].st);
+    lf_free(held);
     lf_progress_finish(&prog_line);
-    return 0;
+    return rc;
 }
 
 static void get_load(double out[3])

@@ -298,6 +298,53 @@ static void test_run_point(void)
     lf_threads_set(2);
 }
 
+/* Points held together and timed interleaved measure what they measure alone: the
+ * memory of the others is not charged to them (base_bytes), and the budget applies
+ * to each point's own memory. */
+static void test_interleaved(void)
+{
+    lf_threads_set(1); /* exact peaks, as in test_run_point */
+    lf_model *m = tiny_model(5);
+    CHECK(m != NULL);
+    if (!m) return;
+    const int64_t n = 32, k = 8;
+    const size_t base = lf_mem_current();
+    lf_bench_point alone[3], inter[3];
+    lf_bench_state *st[3] = {NULL, NULL, NULL};
+    for (int v = 0; v < 3; v++) {
+        lf_bench_point_cfg cfg = {.model = m, .variant = (lf_bench_variant)v, .n = n, .k = k,
+                                  .budget = (size_t)64 << 20, .batch_tokens = 4 * n,
+                                  .verify_tokens = 0, .repeats = 2, .seed = 1};
+        CHECK(lf_bench_run_point(&cfg, &alone[v]) == 0);
+    }
+    /* Dense last, with the others held; its budget leaves room for itself only. */
+    for (int v = 0; v < 3; v++) {
+        lf_bench_point_cfg cfg = {.model = m, .variant = (lf_bench_variant)v, .n = n, .k = k,
+                                  .budget = (size_t)64 << 20, .batch_tokens = 4 * n,
+                                  .verify_tokens = 0, .repeats = 2, .seed = 1, .base_bytes = base};
+        if (v == LF_BENCH_DENSE)
+            cfg.budget = alone[v].fixed_bytes + 5 * alone[v].seq_bytes + alone[v].scratch_bytes;
+        CHECK(lf_bench_point_prepare(&cfg, &inter[v], &st[v]) == 0);
+        CHECK(st[v] != NULL);
+    }
+    for (int rep = 0; rep < 2; rep++)
+        for (int v = 0; v < 3; v++) CHECK(st[v] && lf_bench_point_time(st[v]) == 0);
+    CHECK(st[0] && lf_bench_point_time(st[0]) != 0); /* all forwards already timed */
+    for (int v = 0; v < 3; v++) {
+        CHECK(st[v] && lf_bench_point_finish(st[v], &inter[v]) == 0);
+        CHECK_MSG(inter[v].seq_bytes == alone[v].seq_bytes && inter[v].fixed_bytes ==
+                      alone[v].fixed_bytes && inter[v].seq_exact && inter[v].batch == 4,
+                  "%s: held %zu / %zu bytes, alone %zu / %zu",
+                  lf_bench_variant_name((lf_bench_variant)v), inter[v].seq_bytes,
+                  inter[v].fixed_bytes, alone[v].seq_bytes, alone[v].fixed_bytes);
+        CHECK(inter[v].time_per_token > 0 && inter[v].time_best_per_token <= inter[v].time_per_token);
+    }
+    CHECK(inter[LF_BENCH_DENSE].max_batch == 5);
+    CHECK(lf_mem_current() == base && lf_mem_limit() == 0);
+    lf_model_free(m);
+    lf_threads_set(2);
+}
+
 static void test_median_and_flops(void)
 {
     double a[5] = {5, 1, 4, 2, 3}, b[4] = {10, 1, 3, 2};
@@ -330,6 +377,7 @@ int main(void)
     RUN(test_hooks_match_dense);
     RUN(test_mem_limit);
     RUN(test_run_point);
+    RUN(test_interleaved);
     RUN(test_median_and_flops);
     RUN(test_cuda_stub);
     return check_summary();
