@@ -12,7 +12,6 @@
  * Timings are the best of repeats after a warm-up (see time_best); nothing here is
  * a test.
  */
-#include <cblas.h>
 #include <getopt.h>
 #include <lapacke.h>
 #include <math.h>
