@@ -10,6 +10,10 @@
 #   make fig1         Figure 1 (results/figures/fig1_spectrum.pdf/.png)
 #   make data         fetch the default model and corpus into data/ (reused when present)
 #   make fuzz         build and run the safetensors fuzzer for FUZZ_SECONDS (needs clang)
+#   make bench-quick  efficiency benchmark (Table 3), small: 2 layers, n <= 8192, k 128,256
+#                     -> results/bench_quick.h5 and .md (minutes on 2 cores)
+#   make fig-efficiency  time per token and memory against n from BENCH_FILE
+#                     (default results/bench_quick.h5) -> results/figures/fig_efficiency.*
 #
 # Options: NO_OMP=1 (no OpenMP), NO_NATIVE=1 (no -march=native), NO_CUDA=1 (skip core/cuda),
 #          SANITIZE=1 (ASan + UBSan build in build/asan), CUDA_ARCH="80 90".
@@ -70,6 +74,7 @@ ifneq ($(NVCC),)
 endif
 
 .PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 data fuzz clean config
+.PHONY: bench-quick fig-efficiency
 .DEFAULT_GOAL := all
 
 all: deps-auto
@@ -154,6 +159,18 @@ fig1: deps-auto
 	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig1
 
 figures: fig1
+
+# ---- efficiency benchmark (issue 6) ----
+BENCH_FILE ?= results/bench_quick.h5
+bench-quick: deps-auto
+	@$(MAKE) --no-print-directory build
+	@mkdir -p results
+	$(BIN)/bench --quick --out results/bench_quick.h5 --force $(BENCH_ARGS)
+
+fig-efficiency: deps-auto
+	@$(MAKE) --no-print-directory build
+	@bash analysis/fig_efficiency.sh $(BIN) $(BENCH_FILE) results/figures
+# ---- end efficiency benchmark ----
 
 data:
 	@bash data/fetch.sh

@@ -805,10 +805,19 @@ int lf_h5_scale(lf_h5 *f, const char *path, lf_h5_type type, int64_t len, const 
     return finish_scale(f, path, dset, 1);
 }
 
-static int strings_create(lf_h5 *f, const char *path, int64_t count, const char *const *values,
-                          const char *description, int make_scale)
+static int strings_create(lf_h5 *f, const char *path, int rank, const int64_t *dims,
+                          const char *const *values, const char *description, int make_scale)
 {
     if (check_writable(f) != 0) return -1;
+    if (rank < 1 || rank > LF_H5_MAX_RANK)
+        LF_FAIL("%s: %s: rank %d out of range [1, %d]", f->path, path ? path : "", rank,
+                LF_H5_MAX_RANK);
+    int64_t count = 1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0 || (dims[i] > 0 && count > INT64_MAX / dims[i]))
+            LF_FAIL("%s: %s: bad dimension %lld", f->path, path ? path : "", (long long)dims[i]);
+        count *= dims[i];
+    }
     for (int64_t i = 0; values && i < count; i++)
         if (!values[i])
             LF_FAIL("%s: %s: string %lld is NULL", f->path, path ? path : "", (long long)i);
@@ -816,7 +825,7 @@ static int strings_create(lf_h5 *f, const char *path, int64_t count, const char 
     if (t < 0) LF_FAIL("%s: %s: HDF5 cannot make a string type", f->path, path ? path : "");
     /* Not compressible: the filters would see only heap references, not text. */
     hid_t dset =
-        dataset_create(f, path, t, t, sizeof(char *), 0, 1, &count, values, description, NULL, 0);
+        dataset_create(f, path, t, t, sizeof(char *), 0, rank, dims, values, description, NULL, 0);
     H5Tclose(t);
     if (dset < 0) return -1;
     return finish_scale(f, path, dset, make_scale);
@@ -825,13 +834,19 @@ static int strings_create(lf_h5 *f, const char *path, int64_t count, const char 
 int lf_h5_write_strings(lf_h5 *f, const char *path, int64_t count, const char *const *values,
                         const char *description)
 {
-    return strings_create(f, path, count, values, description, 0);
+    return strings_create(f, path, 1, &count, values, description, 0);
+}
+
+int lf_h5_write_strings_nd(lf_h5 *f, const char *path, int rank, const int64_t *dims,
+                           const char *const *values, const char *description)
+{
+    return strings_create(f, path, rank, dims, values, description, 0);
 }
 
 int lf_h5_scale_strings(lf_h5 *f, const char *path, int64_t count, const char *const *values,
                         const char *description)
 {
-    return strings_create(f, path, count, values, description, 1);
+    return strings_create(f, path, 1, &count, values, description, 1);
 }
 
 /* Rank and dimensions of an open dataset; -1 (no message) on failure. */

@@ -90,6 +90,10 @@ int lf_h5_scale(lf_h5 *f, const char *path, lf_h5_type type, int64_t len, const 
 /* A 1-D dataset of `count` variable-length UTF-8 strings (no NULL entries). */
 int lf_h5_write_strings(lf_h5 *f, const char *path, int64_t count, const char *const *values,
                         const char *description);
+/* The same with any shape (rank <= LF_H5_MAX_RANK, row-major values), e.g. a
+ * reason for every point of a [variant, n, k] grid. */
+int lf_h5_write_strings_nd(lf_h5 *f, const char *path, int rank, const int64_t *dims,
+                           const char *const *values, const char *description);
 /* The same, made a dimension scale (string labels along an axis, e.g. projection
  * kinds). */
 int lf_h5_scale_strings(lf_h5 *f, const char *path, int64_t count, const char *const *values,

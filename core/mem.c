@@ -13,6 +13,8 @@
 
 static atomic_size_t lf_mem_cur;
 static atomic_size_t lf_mem_max;
+static atomic_size_t lf_mem_lim; /* 0 = no budget */
+static atomic_size_t lf_mem_fail;
 
 typedef struct {
     void *base;
@@ -42,12 +44,24 @@ int lf_size_dims(int rank, const int64_t *dims, size_t *out)
     return 0;
 }
 
-static void lf_mem_account(size_t bytes)
+/* Reserves bytes against the budget and updates the peak; -1 (error set, nothing
+ * reserved) when the budget would be exceeded. */
+static int lf_mem_account(size_t bytes)
 {
     size_t now = atomic_fetch_add(&lf_mem_cur, bytes) + bytes;
+    size_t limit = atomic_load(&lf_mem_lim);
+    if (limit && (now > limit || now < bytes)) {
+        atomic_fetch_sub(&lf_mem_cur, bytes);
+        atomic_fetch_add(&lf_mem_fail, 1);
+        lf_error_set("memory budget of %zu bytes (%.1f MiB) exceeded allocating %zu bytes "
+                     "(%.1f MiB) with %zu in use",
+                     limit, limit / 1048576.0, bytes, bytes / 1048576.0, now - bytes);
+        return -1;
+    }
     size_t peak = atomic_load(&lf_mem_max);
     while (now > peak && !atomic_compare_exchange_weak(&lf_mem_max, &peak, now)) {
     }
+    return 0;
 }
 
 void *lf_alloc(size_t count, size_t size)
@@ -58,8 +72,11 @@ void *lf_alloc(size_t count, size_t size)
         lf_error_set("allocation of %zu bytes is too large", bytes);
         return NULL;
     }
+    if (lf_mem_account(bytes) != 0) return NULL;
     void *base = malloc(bytes + 2 * LF_ALIGN);
     if (!base) {
+        atomic_fetch_sub(&lf_mem_cur, bytes);
+        atomic_fetch_add(&lf_mem_fail, 1);
         lf_error_set("out of memory allocating %zu bytes (%.1f MiB)", bytes, bytes / 1048576.0);
         return NULL;
     }
@@ -67,7 +84,6 @@ void *lf_alloc(size_t count, size_t size)
     lf_block_header *h = (lf_block_header *)(user - LF_ALIGN);
     h->base = base;
     h->bytes = bytes;
-    lf_mem_account(bytes);
     return (void *)user;
 }
 
@@ -89,3 +105,6 @@ void lf_free(void *p)
 size_t lf_mem_current(void) { return atomic_load(&lf_mem_cur); }
 size_t lf_mem_peak(void) { return atomic_load(&lf_mem_max); }
 void lf_mem_peak_reset(void) { atomic_store(&lf_mem_max, atomic_load(&lf_mem_cur)); }
+void lf_mem_limit_set(size_t bytes) { atomic_store(&lf_mem_lim, bytes); }
+size_t lf_mem_limit(void) { return atomic_load(&lf_mem_lim); }
+size_t lf_mem_failures(void) { return atomic_load(&lf_mem_fail); }

@@ -31,4 +31,15 @@ size_t lf_mem_peak(void);
 /* Sets the peak to the current usage (start of a measurement). */
 void lf_mem_peak_reset(void);
 
+/* A budget for everything allocated through lf_alloc (0 = none, the default): an
+ * allocation that would take the current usage above it fails like an
+ * out-of-memory (NULL, error "memory budget of B bytes exceeded ..."), so a
+ * benchmark can find what fits without the operating system killing the process.
+ * Applies to every thread from the next allocation on. */
+void lf_mem_limit_set(size_t bytes);
+size_t lf_mem_limit(void);
+/* Allocations refused so far, for the budget or by the system: a caller compares
+ * the count before and after a failed call to tell "did not fit" from other errors. */
+size_t lf_mem_failures(void);
+
 #endif

@@ -10,6 +10,8 @@
 
 #include "error.h"
 #include "mem.h"
+#include "parallel.h"
+#include "rng.h"
 #include "safetensors.h"
 
 /* Each tensor of the block starts on a 64-byte boundary (16 floats): BLAS and the
@@ -169,6 +171,40 @@ void lf_model_free(lf_model *m)
     lf_free(m);
 }
 
+/* A model with CFG and its parameter block allocated (uninitialised), every pointer of
+ * w set. WHAT and WHERE name the config and the weights in messages. */
+static lf_model *lf_model_alloc(const lf_model_config *cfg, const char *what, const char *where)
+{
+    size_t counts[LF_MODEL_NTENSORS], offsets[LF_MODEL_NTENSORS], total = 0, params = 0;
+    if (lf_model_layout(cfg, counts) != 0) {
+        lf_error_prefix("%s", what);
+        return NULL;
+    }
+    for (int i = 0; i < LF_MODEL_NTENSORS; i++) {
+        offsets[i] = total;
+        size_t padded = (counts[i] + LF_MODEL_ALIGN_FLOATS - 1) / LF_MODEL_ALIGN_FLOATS *
+                        LF_MODEL_ALIGN_FLOATS;
+        if (padded < counts[i] || total > SIZE_MAX - padded) {
+            lf_error_set("%s: the model is too large for memory", what);
+            return NULL;
+        }
+        total += padded;
+        params += counts[i];
+    }
+    lf_model *m = lf_calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->config = *cfg;
+    m->num_params = params;
+    m->params = lf_alloc(total, sizeof(float));
+    if (!m->params) {
+        lf_error_prefix("%s: %zu parameters", where, params);
+        lf_free(m);
+        return NULL;
+    }
+    for (int i = 0; i < LF_MODEL_NTENSORS; i++) *lf_model_slot(&m->w, i) = m->params + offsets[i];
+    return m;
+}
+
 lf_model *lf_model_load_files(const char *config_path, const char *weights_path,
                               const char *vocab_path)
 {
@@ -179,35 +215,10 @@ lf_model *lf_model_load_files(const char *config_path, const char *weights_path,
     lf_model_config cfg;
     if (lf_model_config_load(config_path, &cfg) != 0) return NULL;
 
-    size_t counts[LF_MODEL_NTENSORS], offsets[LF_MODEL_NTENSORS], total = 0, params = 0;
-    if (lf_model_layout(&cfg, counts) != 0) {
-        lf_error_prefix("%s", config_path);
-        return NULL;
-    }
-    for (int i = 0; i < LF_MODEL_NTENSORS; i++) {
-        offsets[i] = total;
-        size_t padded = (counts[i] + LF_MODEL_ALIGN_FLOATS - 1) / LF_MODEL_ALIGN_FLOATS *
-                        LF_MODEL_ALIGN_FLOATS;
-        if (padded < counts[i] || total > SIZE_MAX - padded) {
-            lf_error_set("%s: the model is too large for memory", config_path);
-            return NULL;
-        }
-        total += padded;
-        params += counts[i];
-    }
-
     lf_safetensors *st = lf_safetensors_open(weights_path);
     if (!st) return NULL;
-    lf_model *m = lf_calloc(1, sizeof *m);
+    lf_model *m = lf_model_alloc(&cfg, config_path, weights_path);
     if (!m) goto fail;
-    m->config = cfg;
-    m->num_params = params;
-    m->params = lf_alloc(total, sizeof(float));
-    if (!m->params) {
-        lf_error_prefix("%s: %zu parameters", weights_path, params);
-        goto fail;
-    }
-    for (int i = 0; i < LF_MODEL_NTENSORS; i++) *lf_model_slot(&m->w, i) = m->params + offsets[i];
     if (lf_model_fill(m, st) != 0) goto fail;
     lf_safetensors_close(st);
     st = NULL;
@@ -279,5 +290,42 @@ lf_model *lf_model_load(const char *dir)
         m = lf_model_load_files(config, weights, lf_model_exists(vocab) ? vocab : NULL);
     }
     lf_free(config);
+    return m;
+}
+
+/* Tensors in the order of lf_model_layout: 0 = N(0, std^2), 1 = zeros, 2 = ones. */
+static const int lf_model_init_kind[LF_MODEL_NTENSORS] = {0, 0, 0, 2, 1, 0, 1, 0, 1,
+                                                          2, 1, 0, 1, 0, 1, 2, 1};
+
+lf_model *lf_model_random(const lf_model_config *cfg, uint64_t seed)
+{
+    if (!cfg) {
+        lf_error_set("lf_model_random: no config (NULL)");
+        return NULL;
+    }
+    lf_model *m = lf_model_alloc(cfg, "random model", "random model");
+    if (!m) return NULL;
+    size_t counts[LF_MODEL_NTENSORS];
+    LF_ASSERT(lf_model_layout(cfg, counts) == 0);
+    const double std = 0.02; /* BERT's initializer_range */
+    const size_t block = (size_t)1 << 20;
+    const int nt = lf_threads_get();
+    for (int t = 0; t < LF_MODEL_NTENSORS; t++) {
+        float *dst = *lf_model_slot(&m->w, t);
+        const size_t count = counts[t];
+        const int64_t blocks = (int64_t)((count + block - 1) / block);
+        if (lf_model_init_kind[t] != 0) {
+            const float v = lf_model_init_kind[t] == 2 ? 1.0f : 0.0f;
+            for (size_t i = 0; i < count; i++) dst[i] = v;
+            continue;
+        }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t b = 0; b < blocks; b++) {
+            lf_rng r;
+            lf_rng_init(&r, seed, ((uint64_t)t << 32) + (uint64_t)b);
+            size_t first = (size_t)b * block, len = count - first < block ? count - first : block;
+            lf_rng_fill_normal(&r, dst + first, len, 0.0, std);
+        }
+    }
     return m;
 }

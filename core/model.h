@@ -76,6 +76,15 @@ lf_model *lf_model_load(const char *dir);
 lf_model *lf_model_load_files(const char *config_path, const char *weights_path,
                               const char *vocab_path);
 
+/* A model of configuration CFG with random parameters, as BERT initialises them
+ * (Hugging Face's _init_weights, initializer_range 0.02): weight matrices and
+ * embeddings N(0, 0.02^2), biases 0, layer-norm weights 1 and biases 0; no
+ * tokenizer. Deterministic in SEED whatever the thread count: the parameters are
+ * filled in blocks of 2^20, block b of tensor t from rng stream (t << 32) + b.
+ * For benchmarks and tests that need a model of a given shape without a file.
+ * NULL (error set) on failure. Free with lf_model_free. */
+lf_model *lf_model_random(const lf_model_config *cfg, uint64_t seed);
+
 /* Frees the model, its parameters and its tokenizer; NULL is a no-op. */
 void lf_model_free(lf_model *m);
 

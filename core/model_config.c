@@ -234,3 +234,17 @@ int lf_model_config_load(const char *path, lf_model_config *cfg)
     lf_free(buf);
     return rc;
 }
+
+int lf_model_config_bert(lf_model_config *cfg, int layers, int heads, int hidden,
+                         int max_positions)
+{
+    if (hidden > INT_MAX / 4)
+        LF_FAIL("model config: hidden size %d is too large", hidden);
+    /* Through the JSON parser, so an in-memory config is checked exactly like a file. */
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"model_type\": \"bert\", \"num_hidden_layers\": %d, \"num_attention_heads\": %d, "
+             "\"hidden_size\": %d, \"intermediate_size\": %d, \"max_position_embeddings\": %d}",
+             layers, heads, hidden, 4 * hidden, max_positions);
+    return lf_model_config_parse(json, strlen(json), "model config", cfg);
+}

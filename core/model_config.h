@@ -63,6 +63,13 @@ int lf_model_config_load(const char *path, lf_model_config *cfg);
 /* The same from LEN bytes of JSON text; NAME is used in messages. */
 int lf_model_config_parse(const char *json, size_t len, const char *name, lf_model_config *cfg);
 
+/* A BERT config of the given shape with every other field at BertConfig's default
+ * (vocabulary 30522, intermediate 4 hidden, exact GELU, eps 1e-12), validated like a
+ * file (e.g. hidden not divisible by heads fails). For models made in memory
+ * (lf_model_random); *cfg untouched on failure. */
+int lf_model_config_bert(lf_model_config *cfg, int layers, int heads, int hidden,
+                         int max_positions);
+
 /* "gelu (exact erf)" / "gelu (tanh approximation)". */
 const char *lf_activation_name(lf_activation act);
 

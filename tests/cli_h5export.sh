@@ -12,6 +12,7 @@ import h5py, numpy as np
 with h5py.File('x.h5', 'w') as f:
     f['m'] = np.array([[0.1, 1e-300, -2.5], [3.0, 4.0, 0.7]])
     f['v'] = np.array([1.0, 0.5], dtype=np.float32)
+    f['c'] = np.arange(12.0).reshape(2, 3, 2)
 "
 out=$("$exp" x.h5 /m); [ "$out" = $'0.10000000000000001 1e-300 -2.5\n3 4 0.69999999999999996' ]
 check "matrix rows, 17 digits" $? "$out"
@@ -25,5 +26,13 @@ check "missing dataset: one line, exit 2" $? "rc $rc: $err"
 err=$("$exp" x.h5 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] && [[ "$err" == *"expected FILE.h5 and DATASET"* ]]
 check "missing argument" $? "rc $rc: $err"
+out=$("$exp" x.h5 /c --slice 1); [ "$out" = $'6 7\n8 9\n10 11' ]
+check "rank 3: --slice" $? "$out"
+err=$("$exp" x.h5 /c 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && [[ "$err" == *"--slice"* ]]
+check "rank 3 without --slice" $? "rc $rc: $err"
+err=$("$exp" x.h5 /c --slice 2 2>&1 >/dev/null); rc=$?
+[ $rc -eq 2 ] && [[ "$err" == *"2 slices"* ]]
+check "--slice out of range" $? "rc $rc: $err"
 echo "cli_h5export: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
