@@ -8,6 +8,7 @@
 #                     the spectrum analysis against NumPy (after make data)
 #   make reproduce    the main job (SCALE=default|paper): data, Figure 1, core benchmark
 #   make fig1         Figure 1 (results/figures/fig1_spectrum.pdf/.png)
+#   make lowrank      low-rank ablations (results/lowrank.h5); make fig-lowrank: its figure
 #   make data         fetch the default model and corpus into data/ (reused when present)
 #   make fuzz         build and run the safetensors fuzzer for FUZZ_SECONDS (needs clang)
 #
@@ -70,6 +71,7 @@ ifneq ($(NVCC),)
 endif
 
 .PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 data fuzz clean config
+.PHONY: lowrank fig-lowrank
 .DEFAULT_GOAL := all
 
 all: deps-auto
@@ -153,7 +155,16 @@ fig1: deps-auto
 	@$(MAKE) --no-print-directory build
 	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig1
 
-figures: fig1
+figures: fig1 fig-lowrank
+
+# Low-rank ablations (issue 4): results/lowrank.h5 and results/figures/fig_lowrank.pdf/.png.
+lowrank: deps-auto
+	@$(MAKE) --no-print-directory build
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data lowrank
+
+fig-lowrank: deps-auto
+	@$(MAKE) --no-print-directory build
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig-lowrank
 
 data:
 	@bash data/fetch.sh

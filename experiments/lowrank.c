@@ -5,7 +5,7 @@
  *   bin/lowrank --model DIR --corpus FILE --out FILE.h5 [--k 16,32,64,128,256]
  *               [--sharing none,headwise,kv,layerwise] [--projection gaussian,mean,max,conv,fitted]
  *               [--nonuniform LIST|spectrum:T] [--sequences S] [--fit-sequences F]
- *               [--fit-steps N] [--fit-lr R] [--jl-trials T] [--seq-len N] [--batch B]
+ *               [--fit-steps N] [--fit-lr R] [--conv-lr R] [--jl-trials T] [--seq-len N] [--batch B]
  *               [--seed X] [--threads T] [--force]
  *
  * Sequences are [CLS] + (n - 2) consecutive WordPiece tokens + [SEP], non-overlapping
@@ -369,7 +369,10 @@ static int write_range(lf_h5 *f, const char *path, int64_t len, const char *desc
     return rc;
 }
 
-typedef struct {
+typedef struct results results;
+static int write_summary(lf_h5 *f, const results *r, const double *grid_mean);
+
+struct results {
     const lr_args *a;
     int L, H, F;
     const plan_set *ps;
@@ -377,7 +380,45 @@ typedef struct {
     const double *e2e_change, *e2e_cos; /* [nuniq, S] */
     int nonuniform;
     const int32_t *ids;
-} results;
+};
+
+/* Means over layers and heads (for figures and quick reading): /lowrank/summary/. */
+static int write_summary(lf_h5 *f, const results *r, const double *grid_mean)
+{
+    const lr_args *a = r->a;
+    const int64_t K = a->nk, P = a->np, S = a->ns, LH = (int64_t)r->L * r->H;
+    double *v = lf_alloc((size_t)(P * S * K + 1), sizeof(double));
+    double *tmp = lf_alloc((size_t)(K * LH + 1), sizeof(double));
+    int rc = v && tmp ? 0 : -1;
+    for (int64_t g = 0; rc == 0 && g < P * S * K; g++) {
+        double sum = 0;
+        for (int64_t i = 0; i < LH; i++) sum += grid_mean[g * LH + i];
+        v[g] = sum / (double)LH;
+    }
+    int64_t d3[3] = {P, S, K};
+    const char *n3[3] = {"/lowrank/projection", "/lowrank/sharing", "/lowrank/k"};
+    if (rc == 0) {
+        rc |= lf_h5_write(f, "/lowrank/summary/output_error", LF_H5_F64, 3, d3, v,
+                          "output_error averaged over layers and heads", "1");
+        for (int d = 0; d < 3; d++) rc |= lf_h5_attach(f, "/lowrank/summary/output_error", d, n3[d]);
+    }
+    const lf_ab_stat *st[3] = {&r->ab->svd, &r->ab->jl, &r->ab->jl_out};
+    const char *paths[3] = {"/lowrank/summary/svd_error", "/lowrank/summary/jl_error",
+                            "/lowrank/summary/jl_output_error"};
+    for (int i = 0; rc == 0 && i < 3 && K > 0; i++) {
+        if (i > 0 && a->jl_trials == 0) break;
+        lf_ab_stat_results(st[i], tmp, NULL);
+        for (int64_t ki = 0; ki < K; ki++) {
+            double sum = 0;
+            for (int64_t j = 0; j < LH; j++) sum += tmp[ki * LH + j];
+            v[ki] = sum / (double)LH;
+        }
+        rc |= lf_h5_write(f, paths[i], LF_H5_F64, 1, &K, v, "averaged over layers and heads", "1");
+        rc |= lf_h5_attach(f, paths[i], 0, "/lowrank/k");
+    }
+    lf_free(v), lf_free(tmp);
+    return rc ? -1 : 0;
+}
 
 static int write_results(const results *r)
 {
@@ -485,6 +526,7 @@ static int write_results(const results *r)
         rc |= lf_h5_attach(f, "/lowrank/output_error_std", d, n5[d]);
     }
     rc |= lf_h5_attr_string(f, "/lowrank/output_error", "projections", a->proj_list);
+    rc |= write_summary(f, r, m);
     rc |= lf_h5_attr_string(f, "/lowrank/output_error", "sharings", a->sharing_list);
 
     /* Fit losses and end to end, [P, S, K]. */
