@@ -54,7 +54,7 @@ plot byk using 1:2 with linespoints lw 2.2 pt 7 ps 0.5 lc rgb '#000000' title 'S
      byk using 1:(sqrt((n + 1.0) / $1)) with lines dt 2 lw 1 lc rgb '#999999' title '  closed form sqrt((n+1)/k)', \
      byk using 1:3 with lines dt 4 lw 1.5 lc rgb '#555555' title 'Theorem 1 at the output ||PR^TRV-PV||/||PV||', \
      for [i=1:words(kinds)] byk using 1:(column(4 + i)) with linespoints lw 1.8 pt 5 ps 0.5 \
-         lc rgb word(colors, i) title word(kinds, i).' (output error)'
+         lc rgb word(colors, i) title word(kinds, i).' (output error, sharing '.word(sharings, 1).')'
 
 set ylabel 'output error ||PV - Linformer||/||PV||'
 set key at screen 0.54, screen 0.13 left top Left reverse font ',8' maxrows 4
