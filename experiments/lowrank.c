@@ -275,6 +275,9 @@ static int add_plan(plan_set *ps, const lr_args *a, lf_ab_kind kind, lf_sharing 
                     const int64_t *k, const lf_fit_data *train, const char *label)
 {
     int u = ps->nuniq++;
+    /* Parameter-free pooling has no sharing: build it unshared, whatever mode comes
+     * first (a layerwise pooling plan could not serve layers of different k). */
+    if (!lf_ab_kind_sharing_applies(kind)) sh = LF_SHARE_NONE;
     lf_ab_fit_opts fo = {(int)a->fit_steps, a->fit_lr, a->conv_lr, 0.1};
     double t0 = lf_now();
     if (lf_ab_plan_make(&ps->uniq[u], kind, L, H, a->seq_len, k, sh, a->seed, train, &fo,

@@ -204,6 +204,13 @@ def test_semantics(f):
     report("nonuniform: inexpressible combinations are NaN, others finite",
            bool(np.isnan(ne[3, 3, 0]).all() and np.isnan(ne[3, :, 1]).all()
                 and np.isfinite(ne[3, :3, 0]).all() and np.isfinite(ne[[0, 1, 2, 4]]).all()))
+    rc, _, err = run(*BASE, "--sharing", "layerwise", "--projection", "mean", "--nonuniform", "32,8",
+                     "--jl-trials", "0", "--out", "nu.h5")
+    ok = rc == 0
+    if ok:
+        with h5py.File("nu.h5", "r") as g:
+            ok = bool(np.allclose(g["lowrank/nonuniform/output_error"][0, 0], ne[1, 0], rtol=0, atol=0))
+    report("nonuniform mean pooling does not depend on the sharing flags", ok, "" if ok else err.strip())
     e2e_c, e2e_h = lr["e2e/cosine"][...], lr["e2e/hidden_change"][...]
     report("end to end: cosines in [-1, 1], changes > 0, fitted closer than gaussian",
            bool((np.abs(e2e_c) <= 1 + 1e-12).all() and (e2e_h > 0).all()
