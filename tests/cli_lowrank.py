@@ -204,6 +204,13 @@ def test_semantics(f):
     report("nonuniform: inexpressible combinations are NaN, others finite",
            bool(np.isnan(ne[3, 3, 0]).all() and np.isnan(ne[3, :, 1]).all()
                 and np.isfinite(ne[3, :3, 0]).all() and np.isfinite(ne[[0, 1, 2, 4]]).all()))
+    g = nu["fitted/fitted/none/nonuniform"]
+    w, kk, idx = g["weights"][...], g["k"][...], g["index"][...]
+    ok = (w.shape == (16, 32, N) and (kk == np.array([[32] * 4, [8] * 4])).all()
+          and not w[idx[1, 0, 0], 8:].any() and w[idx[0, 0, 0], 8:].any()
+          and list(nu["fitted/conv/none"]) == ["nonuniform"])  # conv uniform k 20: not saved
+    report("nonuniform fitted projections saved (k per head, rows beyond k zero)", bool(ok),
+           f"shape {w.shape}")
     rc, _, err = run(*BASE, "--sharing", "layerwise", "--projection", "mean", "--nonuniform", "32,8",
                      "--jl-trials", "0", "--out", "nu.h5")
     ok = rc == 0
