@@ -34,6 +34,7 @@
 #include "mem.h"
 #include "model.h"
 #include "parallel.h"
+#include "plan_io.h"
 #include "progress.h"
 #include "spectrum_stats.h"
 #include "substitute.h"
@@ -385,50 +386,6 @@ struct results {
     const int32_t *ids;
 };
 
-/* PATH/weights, PATH/index, PATH/k of a fitted plan. Linear: [n_proj, kmax, n], conv:
- * [n_proj, max window]; rows (or taps) beyond a projection's own k (window) are 0. */
-static int write_plan_params(lf_h5 *f, const char *path, const lf_plan *pl)
-{
-    const int conv = pl->kind == LF_PROJ_CONV;
-    const int64_t LH = (int64_t)pl->layers * pl->heads;
-    int64_t kmax = 0, wmax = 0;
-    for (int j = 0; j < pl->n_proj; j++) {
-        if (pl->proj[j].k > kmax) kmax = pl->proj[j].k;
-        if (pl->proj[j].window > wmax) wmax = pl->proj[j].window;
-    }
-    const int64_t per = conv ? wmax : kmax * pl->n;
-    float *w = lf_calloc((size_t)(pl->n_proj * per), sizeof(float));
-    int32_t *idx = lf_alloc((size_t)(LH * 2), sizeof(int32_t)), *kk = lf_alloc((size_t)LH, sizeof(int32_t));
-    int rc = w && idx && kk ? 0 : -1;
-    if (rc == 0) {
-        for (int j = 0; j < pl->n_proj; j++)
-            memcpy(w + j * per, pl->proj[j].weights,
-                   (size_t)(conv ? pl->proj[j].window : pl->proj[j].k * pl->n) * sizeof(float));
-        for (int64_t j = 0; j < LH * 2; j++) idx[j] = pl->index[j];
-        for (int64_t j = 0; j < LH; j++) kk[j] = (int32_t)pl->k[j];
-        char wp[300], ip[300], kp[300];
-        snprintf(wp, sizeof wp, "%s/weights", path);
-        snprintf(ip, sizeof ip, "%s/index", path);
-        snprintf(kp, sizeof kp, "%s/k", path);
-        int64_t dw3[3] = {pl->n_proj, kmax, pl->n}, dw2[2] = {pl->n_proj, wmax};
-        int64_t di[3] = {pl->layers, pl->heads, 2};
-        if (conv)
-            rc |= lf_h5_write(f, wp, LF_H5_F32, 2, dw2, w,
-                              "conv kernels [projection, window]: xbar[j] = sum_t w[t] x[j window + t]",
-                              NULL);
-        else
-            rc |= lf_h5_write(f, wp, LF_H5_F32, 3, dw3, w,
-                              "fitted projection matrices [projection, k, n]: xbar = E x (a head with "
-                              "a smaller k uses the first k rows)", NULL);
-        rc |= lf_h5_write(f, ip, LF_H5_I32, 3, di, idx,
-                          "projection used by (layer, head, 0 = keys E | 1 = values F)", NULL);
-        rc |= lf_h5_write(f, kp, LF_H5_I32, 2, di, kk, "k of each (layer, head)", NULL);
-        rc |= lf_h5_attr_string(f, wp, "sharing", lf_sharing_name(pl->sharing));
-    }
-    lf_free(w), lf_free(idx), lf_free(kk);
-    return rc ? -1 : 0;
-}
-
 /* Means over layers and heads (for figures and quick reading): /lowrank/summary/. */
 static int write_summary(lf_h5 *f, const results *r, const double *grid_mean)
 {
@@ -666,14 +623,14 @@ static int write_results(const results *r)
             char path[256];
             for (int ki = 0; ki < K; ki++) {
                 snprintf(path, sizeof path, "/lowrank/fitted/%s/%s/k%lld", pn[p], sn[s], (long long)a->ks[ki]);
-                rc |= write_plan_params(f, path, &ps->uniq[ps->grid[(p * S + s) * K + ki]]);
+                rc |= lf_plan_save(f, path, &ps->uniq[ps->grid[(p * S + s) * K + ki]]);
             }
             for (int var = 0; r->nonuniform && var < 2; var++) {
                 const int u = ps->nonuni[(p * S + s) * 2 + var];
                 if (!ps->valid[u]) continue;
                 snprintf(path, sizeof path, "/lowrank/nonuniform/fitted/%s/%s/%s", pn[p], sn[s],
                          var == 0 ? "nonuniform" : "uniform");
-                rc |= write_plan_params(f, path, &ps->uniq[u]);
+                rc |= lf_plan_save(f, path, &ps->uniq[u]);
             }
         }
     }

@@ -23,6 +23,7 @@
 #include "mem.h"
 #include "model.h"
 #include "parallel.h"
+#include "plan_io.h"
 #include "repo_path.h"
 #include "rng.h"
 #include "substitute.h"
@@ -528,6 +529,61 @@ static void test_substitute_encoder(void)
     lf_model_free(m);
 }
 
+/* lf_plan_save: read back what was written, padding included. */
+static void test_plan_save(void)
+{
+    int64_t k[SL * SH];
+    for (int i = 0; i < SL * SH; i++) k[i] = i < SH ? 8 : 4; /* layer 0: k 8, layer 1: k 4 */
+    lf_plan lin, conv, mean;
+    CHECK(lf_plan_init(&lin, SL, SH, SN, k, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 1) == 0);
+    CHECK(lf_plan_init(&conv, SL, SH, SN, k, LF_SHARE_KV, LF_PROJ_CONV, 1) == 0);
+    CHECK(lf_plan_init(&mean, SL, SH, SN, k, LF_SHARE_NONE, LF_PROJ_MEAN, 1) == 0);
+    for (int t = 0; t < 4; t++) conv.proj[0].weights[t] = 0.1f * (float)(t + 1); /* window 4 */
+    for (int t = 0; t < 8; t++) conv.proj[1].weights[t] = -(float)t;              /* window 8 */
+    lf_h5 *f = lf_h5_create("plans.h5", "test", 1);
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(lf_plan_save(f, "/lin", &lin) == 0);
+    CHECK(lf_plan_save(f, "/conv", &conv) == 0);
+    CHECK(lf_plan_save(f, "/mean", &mean) != 0 && strstr(lf_error_get(), "no parameters"));
+    CHECK(lf_h5_close(f, 1) == 0);
+    f = lf_h5_open("plans.h5");
+    CHECK(f != NULL);
+    if (!f) return;
+    int rank;
+    int64_t dims[8];
+    float *w = NULL;
+    int32_t *idx = NULL, *kk = NULL;
+    CHECK(lf_h5_read_f32(f, "/lin/weights", 3, &rank, dims, &w) == 0);
+    CHECK(rank == 3 && dims[0] == 2 * SL && dims[1] == 8 && dims[2] == SN);
+    int same = 1;
+    for (int p = 0; p < lin.n_proj && w; p++)
+        for (int64_t r = 0; r < 8; r++)
+            for (int64_t c = 0; c < SN; c++) {
+                float want = r < lin.proj[p].k ? lin.proj[p].weights[r * SN + c] : 0.0f;
+                same &= w[(p * 8 + r) * SN + c] == want;
+            }
+    CHECK_MSG(same, "linear weights differ (or padding is not zero)");
+    lf_free(w);
+    CHECK(lf_h5_read_i32(f, "/lin/index", 3, &rank, dims, &idx) == 0);
+    CHECK(lf_h5_read_i32(f, "/lin/k", 2, &rank, dims, &kk) == 0);
+    for (int l = 0; l < SL && idx && kk; l++)
+        for (int h = 0; h < SH; h++) {
+            CHECK(idx[(l * SH + h) * 2] == l * 2 && idx[(l * SH + h) * 2 + 1] == l * 2 + 1);
+            CHECK(kk[l * SH + h] == (l == 0 ? 8 : 4));
+        }
+    lf_free(idx), lf_free(kk);
+    CHECK(lf_h5_read_f32(f, "/conv/weights", 2, &rank, dims, &w) == 0);
+    CHECK(rank == 2 && dims[0] == SL && dims[1] == 8); /* windows 4 and 8 */
+    if (w) {
+        CHECK(w[0] == conv.proj[0].weights[0] && w[3] == conv.proj[0].weights[3] && w[4] == 0 && w[7] == 0);
+        CHECK(w[8 + 7] == conv.proj[1].weights[7]);
+    }
+    lf_free(w);
+    lf_h5_close(f, 0);
+    lf_plan_free(&lin), lf_plan_free(&conv), lf_plan_free(&mean);
+}
+
 static void test_bad_input(void)
 {
     lf_ablation ab;
@@ -572,6 +628,7 @@ int main(void)
     RUN(test_fitted_vs_gaussian_and_sharing);
     RUN(test_compare_closed_form);
     RUN(test_substitute_encoder);
+    RUN(test_plan_save);
     RUN(test_bad_input);
     return check_summary();
 }
