@@ -8,6 +8,7 @@
 #                     the spectrum analysis against NumPy (after make data)
 #   make reproduce    the main job (SCALE=default|paper): data, Figure 1, core benchmark
 #   make fig1         Figure 1 (results/figures/fig1_spectrum.pdf/.png)
+#   make lowrank      low-rank ablations (results/lowrank.h5); make fig-lowrank: its figure
 #   make data         fetch the default model and corpus into data/ (reused when present)
 #   make fuzz         build and run the safetensors fuzzer for FUZZ_SECONDS (needs clang)
 #   make bench-quick  efficiency benchmark (Table 3), small: 2 layers, n <= 8192, k 128,256
@@ -75,6 +76,7 @@ endif
 
 .PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 data fuzz clean config
 .PHONY: bench-quick fig-efficiency
+.PHONY: lowrank fig-lowrank
 .DEFAULT_GOAL := all
 
 all: deps-auto
@@ -158,7 +160,16 @@ fig1: deps-auto
 	@$(MAKE) --no-print-directory build
 	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig1
 
-figures: fig1
+figures: fig1 fig-lowrank
+
+# Low-rank ablations (issue 4): results/lowrank.h5 and results/figures/fig_lowrank.pdf/.png.
+lowrank: deps-auto
+	@$(MAKE) --no-print-directory build
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data lowrank
+
+fig-lowrank: deps-auto
+	@$(MAKE) --no-print-directory build
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig-lowrank
 
 # ---- efficiency benchmark (issue 6) ----
 BENCH_FILE ?= results/bench_quick.h5

@@ -13,8 +13,8 @@ mkdir -p "$dir"
 "$bin/h5export" "$file" /bench/k --out "$dir/eff_k.dat"
 # One [n, k] matrix per variant (0 dense, 1 streamed, 2 linformer), seconds and bytes.
 for v in 0 1 2; do
-  "$bin/h5export" "$file" /bench/time --slice $v --out "$dir/eff_time_$v.dat"
-  "$bin/h5export" "$file" /bench/memory --slice $v --out "$dir/eff_memory_$v.dat"
+  "$bin/h5export" "$file" /bench/time --fix 0:$v --out "$dir/eff_time_$v.dat"
+  "$bin/h5export" "$file" /bench/memory --fix 0:$v --out "$dir/eff_memory_$v.dat"
 done
 ks=$(tr '\n' ' ' < "$dir/eff_k.dat")
 for fmt in pdf png; do

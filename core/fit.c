@@ -507,6 +507,34 @@ int lf_fit_loss_grad(const lf_plan *plan, const lf_fit_data *data, double *loss,
     return rc;
 }
 
+struct lf_fit_session {
+    lf_fit_ctx x;
+};
+
+lf_fit_session *lf_fit_session_new(const lf_plan *plan, const lf_fit_data *data)
+{
+    lf_fit_session *s = lf_calloc(1, sizeof *s);
+    if (!s) return NULL;
+    if (lf_fit_ctx_init(&s->x, plan, data) != 0) {
+        lf_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int lf_fit_session_eval(lf_fit_session *s, double *loss, double *grad)
+{
+    if (!s || !loss) LF_FAIL("lf_fit_session_eval: NULL session or loss");
+    return lf_fit_eval(&s->x, loss, grad);
+}
+
+void lf_fit_session_free(lf_fit_session *s)
+{
+    if (!s) return;
+    lf_fit_ctx_free(&s->x);
+    lf_free(s);
+}
+
 int lf_fit_plan(lf_plan *plan, const lf_fit_data *data, const lf_fit_opts *opts,
                 double *final_loss)
 {

@@ -73,6 +73,16 @@ int lf_fit_loss(const lf_plan *plan, const lf_fit_data *data, double *loss);
  * rows beyond every user's k get zero. */
 int lf_fit_loss_grad(const lf_plan *plan, const lf_fit_data *data, double *loss, double *grad);
 
+/* A session caches the dense targets of (plan, data) so that repeated evaluations
+ * with changing weights (an optimiser of one's own, e.g. over conv kernels expanded
+ * into the plan's matrices) pay for them once. The plan and data are kept by
+ * pointer; the plan's structure must not change between calls, its weights may.
+ * lf_fit_session_eval is lf_fit_loss_grad (grad may be NULL: loss only). */
+typedef struct lf_fit_session lf_fit_session;
+lf_fit_session *lf_fit_session_new(const lf_plan *plan, const lf_fit_data *data);
+int lf_fit_session_eval(lf_fit_session *s, double *loss, double *grad);
+void lf_fit_session_free(lf_fit_session *s);
+
 /* Fits the plan's weights in place with Adam from their current values (e.g. the
  * gaussian or linear initialisation). Keeps the best iterate seen (the loss is
  * evaluated at every step anyway), so the training loss never ends above its start.

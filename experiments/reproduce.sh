@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # reproduce.sh - the main job behind `make reproduce` (and `make fig1`): runs the
 # experiments the suite implements at the chosen scale and lists what it wrote.
-#   usage: experiments/reproduce.sh BIN_DIR [step ...]     steps: data spectrum fig1 bench
+#   usage: experiments/reproduce.sh BIN_DIR [step ...]
+#          steps: data spectrum fig1 lowrank fig-lowrank bench
 #   environment: SCALE=default|paper, MODEL=DIR, CORPUS=FILE, THREADS=T, SEQUENCES=S (the
-#                scale's count of sequences, 64 or 10,000, overridden)
+#                scale's count of spectrum sequences, 64 or 10,000, overridden)
 set -euo pipefail
 bin=${1:-bin}
 shift || true
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(data spectrum fig1 bench)
+[ ${#steps[@]} -gt 0 ] || steps=(data spectrum fig1 lowrank fig-lowrank bench)
 
 scale=${SCALE:-default}
 model=${MODEL:-data/all-MiniLM-L6-v2}
 # The paper scale needs 5.1 M tokens; the Bible has 1.0 M, so it reads the Bible followed
 # by the Linux kernel documentation (data/fetch.sh paper; 12,441 sequences of 512).
 case "$scale" in
-  default) sequences=64; spectrum=results/spectrum.h5; corpus=${CORPUS:-data/kjv.txt}; tag= ;;
+  default) sequences=64; spectrum=results/spectrum.h5; corpus=${CORPUS:-data/kjv.txt}; tag=
+           lowrank=results/lowrank.h5; lowrank_args=(--sequences 4 --fit-sequences 2) ;;
   paper) sequences=10000; spectrum=results/spectrum_paper.h5; corpus=${CORPUS:-data/paper_corpus.txt}
-         tag=_paper ;;
+         tag=_paper
+         lowrank=results/lowrank_paper.h5; lowrank_args=(--sequences 64 --fit-sequences 16 --fit-steps 100) ;;
   *) echo "reproduce: error: SCALE must be default or paper, not '$scale'" >&2; exit 2 ;;
 esac
 sequences=${SEQUENCES:-$sequences}
@@ -61,6 +64,52 @@ for step in "${steps[@]}"; do
       made+=("$fig")
     done
     ;;
+  lowrank)
+    # Low-rank ablations (issue 4): every k, sharing mode and projection kind, fitted
+    # kinds trained on the first sequences and evaluated on the following ones, and
+    # nonuniform k chosen from the spectrum against the uniform k of equal cost.
+    echo "reproduce: low-rank ablations of $model on $corpus (${lowrank_args[*]}) -> $lowrank"
+    "$bin/lowrank" --model "$model" --corpus "$corpus" "${lowrank_args[@]}" \
+      --nonuniform spectrum:0.9 --out "$lowrank" --force $threads
+    made+=("$lowrank")
+    ;;
+  fig-lowrank)
+    [ -e "$lowrank" ] || "$0" "$bin" lowrank
+    attr() { h5dump -a "/config/$1" "$lowrank" | sed -n 's/.*(0): "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p'; }
+    kinds=$(attr projection | tr , ' '); sharings=$(attr sharing | tr , ' ')
+    d=$figures
+    "$bin/h5export" "$lowrank" /lowrank/k --out "$d/fig_lowrank_kcol.dat"
+    for x in svd_error jl_output_error jl_error; do
+      "$bin/h5export" "$lowrank" "/lowrank/summary/$x" --out "$d/fig_lowrank_$x.dat"
+    done
+    "$bin/h5export" "$lowrank" /lowrank/summary/output_error --fix 1:0 --transpose \
+      --out "$d/fig_lowrank_bykind.dat"
+    paste -d ' ' "$d/fig_lowrank_kcol.dat" "$d/fig_lowrank_svd_error.dat" \
+      "$d/fig_lowrank_jl_output_error.dat" "$d/fig_lowrank_jl_error.dat" \
+      "$d/fig_lowrank_bykind.dat" > "$d/fig_lowrank_k.dat"
+    cfit=0; cconv=0; i=0
+    for kind in $kinds; do
+      case $kind in
+      fitted|conv)
+        "$bin/h5export" "$lowrank" /lowrank/summary/output_error --fix 0:$i --transpose \
+          --out "$d/fig_lowrank_${kind}_s.dat"
+        paste -d ' ' "$d/fig_lowrank_kcol.dat" "$d/fig_lowrank_${kind}_s.dat" > "$d/fig_lowrank_$kind.dat"
+        [ "$kind" = fitted ] && cfit=1 || cconv=1 ;;
+      esac
+      i=$((i + 1))
+    done
+    seqs=$(h5dump -a /config/sequences "$lowrank" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+    fitseqs=$(h5dump -a /config/fit_sequences "$lowrank" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+    seqlen=$(h5dump -a /config/seq_len "$lowrank" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+    name=$(basename "$(attr model)")
+    for fmt in pdf png; do
+      gnuplot -e "dir='$d'; out='$d/fig_lowrank.$fmt.tmp'; fmt='$fmt'; model='$name'; \
+                  seqs=$seqs; fitseqs=$fitseqs; n=$seqlen; kinds='$kinds'; sharings='$sharings'; \
+                  cfit=$cfit; cconv=$cconv" analysis/fig_lowrank.gp
+      mv "$d/fig_lowrank.$fmt.tmp" "$d/fig_lowrank.$fmt"
+      made+=("$d/fig_lowrank.$fmt")
+    done
+    ;;
   bench)
     out=results/microbench.txt
     echo "reproduce: core benchmark (bin/microbench --quick) -> $out"
@@ -68,7 +117,7 @@ for step in "${steps[@]}"; do
     mv "$out.tmp" "$out"
     made+=("$out")
     ;;
-  *) echo "reproduce: error: unknown step '$step' (data, spectrum, fig1, bench)" >&2; exit 2 ;;
+  *) echo "reproduce: error: unknown step '$step' (data, spectrum, fig1, lowrank, fig-lowrank, bench)" >&2; exit 2 ;;
   esac
 done
 
