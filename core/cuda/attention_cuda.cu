@@ -1,0 +1,231 @@
+// attention_cuda.cu - one attention head on the GPU, twins of core/attention.c: dense and
+// projected (Linformer) attention as cuBLAS products around the softmax kernel, and
+// streamed exact attention as a tiled kernel with an online softmax.
+//
+// Streamed kernel: one thread block per (head, tile of kQT query rows). The block keeps
+// its queries, one tile of kKT keys and values, the tile's scores and the output
+// accumulator in shared memory, and for each row a running maximum and a double sum,
+// exactly the recurrence of lf_streamed_block (core/attention.c) with tiles of kKT
+// keys instead of 512: when a tile raises a row's maximum, the accumulator and the sum
+// are rescaled by expf(old - new). It is deliberately plain (scalar FMAs from shared
+// memory, no tensor cores): a correct reference for the exact-attention benchmark, not
+// a FlashAttention.
+#include <math.h>
+
+#include "cuda_util.h"
+
+// ---- dense and projected --------------------------------------------------------
+
+// Largest score block formed when the caller does not keep P: 16 Mi floats (64 MiB).
+static const int64_t kScoreBlock = (int64_t)1 << 24;
+
+static int lf_attend_cuda(const char *fn, const float *q, const float *keys, const float *vals,
+                          const uint8_t *mask, int64_t n, int64_t m, int64_t d, int64_t dv,
+                          float *p, float *out)
+{
+    if (n < 1 || m < 1 || d < 1 || dv < 1)
+        LF_FAIL("%s: sizes must be positive (n=%lld keys=%lld d=%lld dv=%lld)", fn, (long long)n,
+                (long long)m, (long long)d, (long long)dv);
+    if (n > INT32_MAX || m > INT32_MAX || d > INT32_MAX || dv > INT32_MAX)
+        LF_FAIL("%s: sizes exceed cuBLAS's 32-bit ints", fn);
+    if (!q || !keys || !vals || !out) LF_FAIL("%s: NULL input or output", fn);
+    const float scale = (float)(1.0 / sqrt((double)d));
+    float *scratch = NULL;
+    int64_t qb = n;
+    if (!p) {
+        qb = kScoreBlock / m;
+        qb = qb < 1 ? 1 : qb > n ? n : qb;
+        if (!(scratch = (float *)lf_cuda_alloc((size_t)qb * (size_t)m * sizeof(float)))) {
+            lf_error_prefix("%s: score block of %lld x %lld", fn, (long long)qb, (long long)m);
+            return -1;
+        }
+    }
+    for (int64_t i0 = 0; i0 < n; i0 += qb) {
+        int64_t rows = n - i0 < qb ? n - i0 : qb;
+        float *s = p ? p + i0 * m : scratch;
+        LF_CUDA_PROPAGATE(lf_sgemm_cuda(0, 1, rows, m, d, scale, q + i0 * d, d, keys, d, 0.0f, s, m));
+        LF_CUDA_PROPAGATE(lf_softmax_rows_cuda(s, s, rows, m, mask));
+        LF_CUDA_PROPAGATE(lf_sgemm_cuda(0, 0, rows, dv, m, 1.0f, s, m, vals, dv, 0.0f,
+                                        out + i0 * dv, dv));
+    }
+    lf_cuda_free(scratch); // cudaFree waits for the queued products
+    return 0;
+fail:
+    lf_error_prefix("%s", fn);
+    lf_cuda_free(scratch);
+    return -1;
+}
+
+extern "C" int lf_attention_dense_cuda(const float *q, const float *k, const float *v,
+                                       const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
+                                       float *p, float *out)
+{
+    return lf_attend_cuda("lf_attention_dense_cuda", q, k, v, mask, n, n, d, dv, p, out);
+}
+
+extern "C" int lf_attention_projected_cuda(const float *q, const float *kbar, const float *vbar,
+                                           const uint8_t *slot_mask, int64_t n, int64_t kp,
+                                           int64_t d, int64_t dv, float *p, float *out)
+{
+    return lf_attend_cuda("lf_attention_projected_cuda", q, kbar, vbar, slot_mask, n, kp, d, dv,
+                          p, out);
+}
+
+// ---- streamed ----------------------------------------------------------------------
+
+static const int kQT = 32;      // query rows per block
+static const int kKT = 32;      // keys per tile
+static const int kThreads = 128;
+static const int64_t kMaxDim = 256; // d and dv limit (shared memory)
+
+// Row stride of the key tile: odd, so that the lanes of a warp (one key each) read
+// different banks in the score loop.
+__host__ __device__ static inline int64_t key_ld(int64_t d) { return d % 2 == 0 ? d + 1 : d; }
+
+static size_t streamed_smem_bytes(int64_t d, int64_t dv)
+{
+    return sizeof(double) * kQT                                              // l
+           + sizeof(float) * (2 * kQT                                        // mx, alpha
+                              + kQT * d + kKT * key_ld(d) + kKT * dv         // Q, K, V tiles
+                              + kQT * kKT + kQT * dv);                       // scores, acc
+}
+
+__global__ void streamed_kernel(const float *q, const float *k, const float *v,
+                                const uint8_t *mask, int64_t n, int64_t d, int64_t dv, float scale,
+                                float *out)
+{
+    extern __shared__ double smem[];
+    double *l = smem;
+    float *mx = (float *)(l + kQT);
+    float *alpha = mx + kQT;
+    float *qs = alpha + kQT;
+    const int64_t ldk = key_ld(d);
+    float *ks = qs + kQT * d;
+    float *vs = ks + kKT * ldk;
+    float *s = vs + kKT * dv;
+    float *acc = s + kQT * kKT;
+
+    const int64_t head = blockIdx.y;
+    q += head * n * d;
+    k += head * n * d;
+    v += head * n * dv;
+    out += head * n * dv;
+    const int64_t i0 = (int64_t)blockIdx.x * kQT;
+    const int64_t rows = n - i0 < kQT ? n - i0 : kQT;
+    const int tid = threadIdx.x;
+
+    for (int64_t e = tid; e < kQT * d; e += kThreads) {
+        int64_t i = e / d;
+        qs[e] = i < rows ? q[(i0 + i) * d + e % d] : 0.0f;
+    }
+    for (int64_t e = tid; e < kQT * dv; e += kThreads) acc[e] = 0.0f;
+    if (tid < kQT) {
+        mx[tid] = -INFINITY;
+        l[tid] = 0.0;
+    }
+    __syncthreads();
+
+    for (int64_t j0 = 0; j0 < n; j0 += kKT) {
+        const int64_t cols = n - j0 < kKT ? n - j0 : kKT;
+        for (int64_t e = tid; e < kKT * d; e += kThreads) {
+            int64_t j = e / d, t = e % d;
+            ks[j * ldk + t] = j < cols ? k[(j0 + j) * d + t] : 0.0f;
+        }
+        for (int64_t e = tid; e < kKT * dv; e += kThreads) {
+            int64_t j = e / dv;
+            vs[e] = j < cols ? v[(j0 + j) * dv + e % dv] : 0.0f;
+        }
+        __syncthreads();
+        // Scores; masked keys, keys past n and rows past the end get -inf.
+        for (int e = tid; e < kQT * kKT; e += kThreads) {
+            int i = e / kKT, j = e % kKT;
+            float sc = -INFINITY;
+            if (i < rows && j < cols && (!mask || mask[j0 + j])) {
+                float dot = 0.0f;
+                for (int64_t t = 0; t < d; t++) dot += qs[i * d + t] * ks[j * ldk + t];
+                sc = dot * scale;
+            }
+            s[e] = sc;
+        }
+        __syncthreads();
+        // Online softmax, one thread per row.
+        if (tid < kQT) {
+            float *srow = s + tid * kKT;
+            float tmax = -INFINITY;
+            for (int j = 0; j < kKT; j++) tmax = fmaxf(tmax, srow[j]);
+            float newmax = tmax > mx[tid] ? tmax : mx[tid];
+            float a = 1.0f;
+            if (newmax == -INFINITY) { // nothing unmasked yet
+                for (int j = 0; j < kKT; j++) srow[j] = 0.0f;
+            } else {
+                if (newmax > mx[tid] && mx[tid] != -INFINITY) {
+                    a = expf(mx[tid] - newmax);
+                    l[tid] *= a;
+                }
+                mx[tid] = newmax;
+                double sum = 0.0;
+                for (int j = 0; j < kKT; j++) {
+                    float e = srow[j] == -INFINITY ? 0.0f : expf(srow[j] - newmax);
+                    srow[j] = e;
+                    sum += e;
+                }
+                l[tid] += sum;
+            }
+            alpha[tid] = a;
+        }
+        __syncthreads();
+        // acc = alpha acc + P_tile V_tile.
+        for (int64_t e = tid; e < kQT * dv; e += kThreads) {
+            int64_t i = e / dv, c = e % dv;
+            float sum = acc[e] * alpha[i];
+            for (int j = 0; j < kKT; j++) sum += s[i * kKT + j] * vs[j * dv + c];
+            acc[e] = sum;
+        }
+        __syncthreads(); // the next tile overwrites ks, vs and s
+    }
+    for (int64_t e = tid; e < rows * dv; e += kThreads) {
+        int64_t i = e / dv;
+        float inv = l[i] > 0.0 ? (float)(1.0 / l[i]) : 0.0f;
+        out[(i0 + i) * dv + e % dv] = acc[e] * inv;
+    }
+}
+
+extern "C" int lf_attention_streamed_heads_cuda(const float *q, const float *k, const float *v,
+                                                const uint8_t *mask, int64_t heads, int64_t n,
+                                                int64_t d, int64_t dv, float *out)
+{
+    const char *fn = "lf_attention_streamed_cuda";
+    if (heads < 1 || n < 1 || d < 1 || dv < 1)
+        LF_FAIL("%s: sizes must be positive (heads=%lld n=%lld d=%lld dv=%lld)", fn,
+                (long long)heads, (long long)n, (long long)d, (long long)dv);
+    if (d > kMaxDim || dv > kMaxDim)
+        LF_FAIL("%s: d = %lld, dv = %lld (this kernel supports up to %lld)", fn, (long long)d,
+                (long long)dv, (long long)kMaxDim);
+    if (heads > 65535 || (n + kQT - 1) / kQT > INT32_MAX)
+        LF_FAIL("%s: %lld heads of %lld rows exceed the grid", fn, (long long)heads, (long long)n);
+    if (!q || !k || !v || !out) LF_FAIL("%s: NULL input or output", fn);
+    size_t smem = streamed_smem_bytes(d, dv);
+    if (smem > 48 * 1024) {
+        int dev = 0, optin = 0;
+        LF_CUDA_CHECK(cudaGetDevice(&dev));
+        LF_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+        if (smem > (size_t)optin)
+            LF_FAIL("%s: d = %lld, dv = %lld need %zu bytes of shared memory, the device allows "
+                    "%d",
+                    fn, (long long)d, (long long)dv, smem, optin);
+        LF_CUDA_CHECK(cudaFuncSetAttribute(streamed_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    }
+    dim3 grid((unsigned)((n + kQT - 1) / kQT), (unsigned)heads);
+    const float scale = (float)(1.0 / sqrt((double)d));
+    streamed_kernel<<<grid, kThreads, smem>>>(q, k, v, mask, n, d, dv, scale, out);
+    LF_CUDA_LAUNCHED();
+    return 0;
+}
+
+extern "C" int lf_attention_streamed_cuda(const float *q, const float *k, const float *v,
+                                          const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
+                                          float *out)
+{
+    return lf_attention_streamed_heads_cuda(q, k, v, mask, 1, n, d, dv, out);
+}

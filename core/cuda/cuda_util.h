@@ -1,0 +1,83 @@
+// cuda_util.h - internal to core/cuda: checked-call macros for CUDA, cuBLAS and cuSOLVER
+// that set the library's error (error.h) with file, line, the call and the library's
+// message, and the process-wide handles. Not part of the C interface (lf_cuda.h).
+#ifndef LF_CUDA_UTIL_H
+#define LF_CUDA_UTIL_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cusolverDn.h>
+
+extern "C" {
+#include "error.h"
+}
+#include "lf_cuda.h"
+
+const char *lf_cublas_status_name(cublasStatus_t s);
+const char *lf_cusolver_status_name(cusolverStatus_t s);
+
+// The process's handles, created on first use; NULL (error set) on failure.
+cublasHandle_t lf_cuda_blas(void);
+cusolverDnHandle_t lf_cuda_solver(void);
+
+// Checked calls that return -1 from the enclosing function on failure.
+#define LF_CUDA_CHECK(call)                                                                        \
+    do {                                                                                           \
+        cudaError_t err_ = (call);                                                                 \
+        if (err_ != cudaSuccess) {                                                                 \
+            lf_error_set("%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(err_));    \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+#define LF_CUBLAS_CHECK(call)                                                                      \
+    do {                                                                                           \
+        cublasStatus_t st_ = (call);                                                               \
+        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                        \
+            lf_error_set("%s:%d: %s: %s", __FILE__, __LINE__, #call, lf_cublas_status_name(st_));  \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+// The same, jumping to the enclosing function's `fail:` label (to free temporaries).
+#define LF_CUDA_TRY(call)                                                                          \
+    do {                                                                                           \
+        cudaError_t err_ = (call);                                                                 \
+        if (err_ != cudaSuccess) {                                                                 \
+            lf_error_set("%s:%d: %s: %s", __FILE__, __LINE__, #call, cudaGetErrorString(err_));    \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+#define LF_CUBLAS_TRY(call)                                                                        \
+    do {                                                                                           \
+        cublasStatus_t st_ = (call);                                                               \
+        if (st_ != CUBLAS_STATUS_SUCCESS) {                                                        \
+            lf_error_set("%s:%d: %s: %s", __FILE__, __LINE__, #call, lf_cublas_status_name(st_));  \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+#define LF_CUSOLVER_TRY(call)                                                                      \
+    do {                                                                                           \
+        cusolverStatus_t st_ = (call);                                                             \
+        if (st_ != CUSOLVER_STATUS_SUCCESS) {                                                      \
+            lf_error_set("%s:%d: %s: %s", __FILE__, __LINE__, #call,                               \
+                         lf_cusolver_status_name(st_));                                            \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+// A library function of this backend that already set the error.
+#define LF_CUDA_PROPAGATE(call)                                                                    \
+    do {                                                                                           \
+        if ((call) != 0) goto fail;                                                                \
+    } while (0)
+
+// Launch check: a bad configuration is reported by cudaGetLastError right away.
+#define LF_CUDA_LAUNCHED() LF_CUDA_CHECK(cudaGetLastError())
+#define LF_CUDA_LAUNCHED_TRY() LF_CUDA_TRY(cudaGetLastError())
+
+// Grid size for n items in blocks of `threads` (n > 0, fits the grid's x limit).
+static inline unsigned lf_cuda_blocks(int64_t n, int threads)
+{
+    return (unsigned)((n + threads - 1) / threads);
+}
+
+#endif
