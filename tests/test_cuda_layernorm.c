@@ -1,0 +1,174 @@
+/* test_cuda_layernorm.c - lf_layernorm_cuda and lf_gelu_cuda against reference loops.
+ * The encoder's CPU layer norm and GELU are static in core/encoder.c; the loops below
+ * are copies of them (lf_enc_layernorm, lf_enc_gelu), plus float64 references.
+ *
+ * Tolerances
+ *   layer norm: both sides accumulate in double (only the order differs, ~1e-16
+ *     relative) and round once to float, so they differ by at most one float ulp:
+ *     |gpu - cpu| <= 2^-23 |cpu| + 1e-9 (the absolute part covers outputs near 0,
+ *     where the double statistics' 1e-16 relative error exceeds an ulp).
+ *   GELU against float64 0.5 t (1 + erf(t / sqrt 2)) of the same float t: CUDA's erff
+ *     is within 2 ulp (<= 2^-23 for |erf| < 1), 1 + erf rounds by <= 2^-23, the two
+ *     products by 2^-24 each: |gpu - ref| <= 0.5 |t| 2^-22 + 2^-22 |ref| + 1e-38.
+ *     glibc's erff obeys the same bound, so the CPU loop is checked against it too. */
+#include <stdlib.h>
+
+#include "check.h"
+#include "rng.h"
+#include "test_cuda_util.h"
+
+/* Copy of lf_enc_layernorm (core/encoder.c). */
+static void cpu_layernorm(float *y, int64_t C, const float *w, const float *b, double eps)
+{
+    double sum = 0;
+    for (int64_t i = 0; i < C; i++) sum += y[i];
+    const double mean = sum / (double)C;
+    double sq = 0;
+    for (int64_t i = 0; i < C; i++) {
+        double d = (double)y[i] - mean;
+        sq += d * d;
+    }
+    const double inv = 1.0 / sqrt(sq / (double)C + eps);
+    for (int64_t i = 0; i < C; i++)
+        y[i] = (float)(((double)y[i] - mean) * inv * (double)w[i] + (double)b[i]);
+}
+
+/* Copy of lf_enc_gelu's erf branch. */
+static float cpu_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
+
+static void test_arguments(void)
+{
+    float x = 0;
+    CHECK(lf_layernorm_cuda(&x, &x, 0, 4, &x, &x, 1e-12) == -1);
+    CHECK(strstr(lf_error_get(), "bad shape") != NULL);
+    CHECK(lf_layernorm_cuda(&x, &x, 2, 4, NULL, &x, 1e-12) == -1);
+    CHECK(lf_layernorm_cuda(&x, &x, 2, 4, &x, &x, -1.0) == -1);
+    CHECK(strstr(lf_error_get(), "eps") != NULL);
+    CHECK(lf_layernorm_cuda(&x, &x, 2, 4, &x, &x, NAN) == -1);
+    CHECK(lf_gelu_cuda(&x, &x, 2, 0, NULL) == -1);
+    CHECK(lf_gelu_cuda(NULL, &x, 2, 3, NULL) == -1);
+    CHECK(strstr(lf_error_get(), "NULL") != NULL);
+}
+
+static double ln_case(int64_t rows, int64_t cols, double offset, double spread, double eps,
+                      uint64_t seed)
+{
+    lf_rng r;
+    lf_rng_init(&r, seed, 0);
+    size_t total = (size_t)(rows * cols);
+    float *x = malloc(total * 4), *ref = malloc(total * 4), *got = malloc(total * 4);
+    float *w = malloc((size_t)cols * 4), *b = malloc((size_t)cols * 4);
+    lf_rng_fill_normal(&r, x, total, offset, spread);
+    lf_rng_fill_normal(&r, w, (size_t)cols, 1.0, 0.2);
+    lf_rng_fill_normal(&r, b, (size_t)cols, 0.0, 0.2);
+    memcpy(ref, x, total * 4);
+    for (int64_t i = 0; i < rows; i++) cpu_layernorm(ref + i * cols, cols, w, b, eps);
+    float *dx = tc_up(x, total, 4), *dy = tc_dev(total, 4);
+    float *dw = tc_up(w, (size_t)cols, 4), *db = tc_up(b, (size_t)cols, 4);
+    CHECK(lf_layernorm_cuda(dx, dy, rows, cols, dw, db, eps) == 0);
+    tc_down(got, dy, total, 4);
+    char what[96];
+    snprintf(what, sizeof what, "layernorm %lldx%lld offset %g", (long long)rows, (long long)cols,
+             offset);
+    double e = check_arrays_f(__FILE__, __LINE__, what, got, ref, total, 1e-9, 1.0 / 8388608.0);
+    /* In place gives the same bits. */
+    CHECK(lf_layernorm_cuda(dx, dx, rows, cols, dw, db, eps) == 0);
+    float *got2 = malloc(total * 4);
+    tc_down(got2, dx, total, 4);
+    CHECK(memcmp(got, got2, total * 4) == 0);
+    lf_cuda_free(dx), lf_cuda_free(dy), lf_cuda_free(dw), lf_cuda_free(db);
+    free(x), free(ref), free(got), free(got2), free(w), free(b);
+    return e;
+}
+
+static void test_layernorm(void)
+{
+    double e = 0, t;
+    t = ln_case(37, 768, 0.0, 1.0, 1e-12, 1);
+    e = t > e ? t : e;
+    /* Large mean, small spread: a one-pass variance would cancel. */
+    t = ln_case(9, 384, 1000.0, 0.01, 1e-12, 2);
+    e = t > e ? t : e;
+    /* One column: variance 0, y = b exactly (eps = 1e-5 keeps inv finite). */
+    t = ln_case(5, 1, 3.0, 1.0, 1e-5, 3);
+    e = t > e ? t : e;
+    /* Rows longer than the block (several elements per thread). */
+    t = ln_case(3, 3001, -2.0, 5.0, 1e-6, 4);
+    e = t > e ? t : e;
+    check_notef("max |gpu - cpu| %.2e", e);
+}
+
+/* Without a GPU: the CPU loop against the float64 reference and bound (validates them). */
+static void test_gelu_reference_cpu(void)
+{
+    const size_t total = 200003;
+    lf_rng r;
+    lf_rng_init(&r, 6, 0);
+    float *x = malloc(total * 4), *cpu = malloc(total * 4);
+    double *ref = malloc(total * 8), *bound = malloc(total * 8);
+    lf_rng_fill_normal(&r, x, total, 0.0, 4.0);
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = 12.0f, x[3] = -12.0f, x[4] = 1e-30f, x[5] = -7.5f;
+    for (size_t i = 0; i < total; i++) {
+        ref[i] = 0.5 * (double)x[i] * (1.0 + erf((double)x[i] / sqrt(2.0)));
+        bound[i] = 0.5 * fabs((double)x[i]) / 4194304.0 + fabs(ref[i]) / 4194304.0 + 1e-38;
+        cpu[i] = cpu_gelu(x[i]);
+    }
+    double w = TC_CHECK_BOUNDED("cpu gelu", cpu, ref, bound, total);
+    check_notef("worst |err| / bound %.3f", w);
+    free(x), free(cpu), free(ref), free(bound);
+}
+
+static void test_gelu(void)
+{
+    const int64_t rows = 61, cols = 517;
+    const size_t total = (size_t)(rows * cols);
+    lf_rng r;
+    lf_rng_init(&r, 5, 0);
+    float *x = malloc(total * 4), *bias = malloc((size_t)cols * 4), *got = malloc(total * 4);
+    float *cpu = malloc(total * 4);
+    double *ref = malloc(total * 8), *bound = malloc(total * 8);
+    lf_rng_fill_normal(&r, x, total, 0.0, 3.0);
+    lf_rng_fill_normal(&r, bias, (size_t)cols, 0.0, 1.0);
+    x[0] = 0.0f, x[1] = -0.0f, x[2] = 12.0f, x[3] = -12.0f, x[4] = 1e-30f, x[5] = -7.5f;
+    float *dx = tc_up(x, total, 4), *db = tc_up(bias, (size_t)cols, 4), *dy = tc_dev(total, 4);
+    double worst = 0;
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        for (size_t i = 0; i < total; i++) {
+            float t = with_bias ? x[i] + bias[i % (size_t)cols] : x[i];
+            ref[i] = 0.5 * (double)t * (1.0 + erf((double)t / sqrt(2.0)));
+            bound[i] = 0.5 * fabs((double)t) / 4194304.0 + fabs(ref[i]) / 4194304.0 + 1e-38;
+            cpu[i] = cpu_gelu(t);
+        }
+        CHECK(lf_gelu_cuda(dx, dy, rows, cols, with_bias ? db : NULL) == 0);
+        tc_down(got, dy, total, 4);
+        double w = TC_CHECK_BOUNDED(with_bias ? "gelu(x + b)" : "gelu(x)", got, ref, bound, total);
+        worst = w > worst ? w : worst;
+        TC_CHECK_BOUNDED("cpu gelu (reference loop)", cpu, ref, bound, total);
+    }
+    /* In place. */
+    CHECK(lf_gelu_cuda(dx, dx, rows, cols, NULL) == 0);
+    float *got2 = malloc(total * 4);
+    tc_down(got2, dx, total, 4);
+    CHECK(lf_gelu_cuda(dx, dy, 1, 1, NULL) == 0); /* a 1 x 1 launch */
+    for (size_t i = 0; i < total; i++) ref[i] = 0.5 * (double)x[i] * (1.0 + erf((double)x[i] / sqrt(2.0)));
+    for (size_t i = 0; i < total; i++)
+        bound[i] = 0.5 * fabs((double)x[i]) / 4194304.0 + fabs(ref[i]) / 4194304.0 + 1e-38;
+    TC_CHECK_BOUNDED("gelu in place", got2, ref, bound, total);
+    check_notef("worst |err| / bound %.3f", worst);
+    lf_cuda_free(dx), lf_cuda_free(db), lf_cuda_free(dy);
+    free(x), free(bias), free(got), free(got2), free(cpu), free(ref), free(bound);
+}
+
+int main(void)
+{
+    check_program = "test_cuda_layernorm";
+    RUN(test_arguments);
+    if (tc_no_gpu(check_program)) {
+        RUN(test_gelu_reference_cpu);
+        return check_summary();
+    }
+    RUN(test_layernorm);
+    RUN(test_gelu);
+    lf_cuda_shutdown();
+    return check_summary();
+}
