@@ -2,7 +2,8 @@
  * the GPU against a float64 reference and the CPU functions (core/attention.h): shapes
  * that are not multiples of the tiles, odd d and dv, d = 128 (the streamed kernel's
  * shared memory above 48 KiB), key masks with padding in the middle and at the end,
- * every key masked (zero rows, as the CPU code), P kept or not, several heads.
+ * every key masked (zero rows, as the CPU code), P kept or not, several heads; streamed
+ * attention both as the fused kernel and as the cuBLAS-tiled variant.
  *
  * Tolerance, per output element (i, c), to first order in u = 2^-24:
  *   scores: |ds_ij| <= E_i = (d + 2) u scale max_j sum_t |q_it k_jt|   (float32 dot)
@@ -32,6 +33,8 @@ static void test_arguments(void)
     CHECK(lf_attention_streamed_heads_cuda(&x, &x, &x, NULL, 70000, 8, 4, 4, &x) == -1);
     CHECK(strstr(lf_error_get(), "grid") != NULL);
     CHECK(lf_attention_streamed_cuda(&x, NULL, &x, NULL, 8, 4, 4, &x) == -1);
+    CHECK(lf_attention_streamed_blas_cuda(&x, &x, &x, NULL, 8, 0, 4, &x) == -1);
+    CHECK(lf_attention_streamed_blas_cuda(&x, &x, NULL, NULL, 8, 4, 4, &x) == -1);
 }
 
 /* out [n, dv] in double and the bound of the header comment, for queries q [n, d]
@@ -78,7 +81,8 @@ static void reference(const float *q, const float *k, const float *v, const uint
     free(s);
 }
 
-/* variant 0 = dense, 1 = projected (m keys), 2 = streamed; mask_kind 0 none, 1 some
+/* variant 0 = dense, 1 = projected (m keys), 2 = streamed (fused kernel), 3 = streamed
+ * with cuBLAS; mask_kind 0 none, 1 some
  * padded, 2 all padded. gpu = 0 checks only the CPU function against the reference and
  * bound (runs without a GPU: it validates the reference and the tolerance themselves). */
 static double attn_case(int variant, int64_t n, int64_t m, int64_t d, int64_t dv, int mask_kind,
@@ -87,7 +91,7 @@ static double attn_case(int variant, int64_t n, int64_t m, int64_t d, int64_t dv
     lf_rng r;
     lf_rng_init(&r, seed, 0);
     if (variant != 1) m = n;
-    if (variant == 2) keep_p = 0;
+    if (variant >= 2) keep_p = 0;
     float *q = malloc((size_t)(n * d) * 4), *k = malloc((size_t)(m * d) * 4);
     float *v = malloc((size_t)(m * dv) * 4), *got = malloc((size_t)(n * dv) * 4);
     float *cpu = malloc((size_t)(n * dv) * 4), *pg = malloc((size_t)(n * m) * 4);
@@ -111,7 +115,7 @@ static double attn_case(int variant, int64_t n, int64_t m, int64_t d, int64_t dv
     else
         CHECK(lf_attention_streamed(q, k, v, mask, n, d, dv, cpu) == 0);
     char what[128];
-    static const char *names[] = {"dense", "projected", "streamed"};
+    static const char *names[] = {"dense", "projected", "streamed", "streamed (cuBLAS)"};
     snprintf(what, sizeof what, "%s%s n %lld keys %lld d %lld dv %lld mask %d", gpu ? "" : "cpu ",
              names[variant], (long long)n, (long long)m, (long long)d, (long long)dv, mask_kind);
     double worst;
@@ -131,8 +135,10 @@ static double attn_case(int variant, int64_t n, int64_t m, int64_t d, int64_t dv
             rc = lf_attention_dense_cuda(dq, dk, dv_, dm, n, d, dv, dp, dout);
         else if (variant == 1)
             rc = lf_attention_projected_cuda(dq, dk, dv_, dm, n, m, d, dv, dp, dout);
-        else
+        else if (variant == 2)
             rc = lf_attention_streamed_cuda(dq, dk, dv_, dm, n, d, dv, dout);
+        else
+            rc = lf_attention_streamed_blas_cuda(dq, dk, dv_, dm, n, d, dv, dout);
         CHECK_MSG(rc == 0, "%s", lf_error_get());
         tc_down(got, dout, (size_t)(n * dv), 4);
         worst = TC_CHECK_BOUNDED(what, got, ref, bound, (size_t)(n * dv));
@@ -200,6 +206,20 @@ static void test_streamed(void)
     check_notef("worst |err| / bound %.3f", w);
 }
 
+static void test_streamed_blas(void)
+{
+    double w = 0, t;
+    for (int mk = 0; mk < 3; mk++) {
+        t = attn_case(3, 200, 0, 64, 48, mk, 0, 50 + (uint64_t)mk, on_gpu);
+        w = t > w ? t : w;
+    }
+    t = attn_case(3, 77, 0, 33, 17, 1, 0, 53, on_gpu);
+    w = t > w ? t : w;
+    t = attn_case(3, 1300, 0, 64, 64, 1, 0, 54, on_gpu); /* three key tiles, the last partial */
+    w = t > w ? t : w;
+    check_notef("worst |err| / bound %.3f", w);
+}
+
 /* Several heads in one launch equal each head alone (same kernel, same blocks). */
 static void test_streamed_heads(void)
 {
@@ -236,12 +256,14 @@ int main(void)
         RUN(test_dense);
         RUN(test_projected);
         RUN(test_streamed);
+        RUN(test_streamed_blas);
         return check_summary();
     }
     on_gpu = 1;
     RUN(test_dense);
     RUN(test_projected);
     RUN(test_streamed);
+    RUN(test_streamed_blas);
     RUN(test_streamed_heads);
     lf_cuda_shutdown();
     return check_summary();

@@ -10,6 +10,12 @@
 // are rescaled by expf(old - new). It is deliberately plain (scalar FMAs from shared
 // memory, no tensor cores): a correct reference for the exact-attention benchmark, not
 // a FlashAttention.
+//
+// Streamed with cuBLAS (lf_attention_streamed_blas_cuda): the CPU algorithm with all
+// query rows as one block: per tile of kBlasKT keys, scores S = Q K_tile^T / sqrt(d) by
+// cuBLAS, a row kernel for the online-softmax update (tile max, rescale factor,
+// exponentials in place, double sum), a row scaling of the accumulator, and acc += S
+// V_tile by cuBLAS. O(n kBlasKT + n dv) memory, the flops on cuBLAS.
 #include <math.h>
 
 #include "cuda_util.h"
@@ -221,6 +227,136 @@ extern "C" int lf_attention_streamed_heads_cuda(const float *q, const float *k, 
     streamed_kernel<<<grid, kThreads, smem>>>(q, k, v, mask, n, d, dv, scale, out);
     LF_CUDA_LAUNCHED();
     return 0;
+}
+
+// ---- streamed with cuBLAS ------------------------------------------------------------
+
+static const int64_t kBlasKT = 512; // keys per tile, as LF_KB in core/attention.c
+static const int kRowThreads = 256; // a power of two
+
+// One block per query row: the online-softmax step of lf_streamed_block for one tile
+// of cols scores s (in place -> exponentials), with the row's running max mx and sum l;
+// alpha[row] = the factor the accumulator must be multiplied by.
+__global__ void online_update_kernel(float *s, int64_t cols, const uint8_t *mask, float *mx,
+                                     double *l, float *alpha)
+{
+    __shared__ float smax[kRowThreads];
+    __shared__ double ssum[kRowThreads];
+    const int64_t row = blockIdx.x;
+    float *srow = s + row * cols;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < cols; j += kRowThreads)
+        if (!mask || mask[j]) m = fmaxf(m, srow[j]);
+    smax[threadIdx.x] = m;
+    __syncthreads();
+    for (int st = kRowThreads / 2; st > 0; st >>= 1) {
+        if ((int)threadIdx.x < st) smax[threadIdx.x] = fmaxf(smax[threadIdx.x], smax[threadIdx.x + st]);
+        __syncthreads();
+    }
+    const float old = mx[row], tmax = smax[0];
+    const float newmax = tmax > old ? tmax : old;
+    double sum = 0.0;
+    for (int64_t j = threadIdx.x; j < cols; j += kRowThreads) {
+        float e = (newmax == -INFINITY || (mask && !mask[j])) ? 0.0f : expf(srow[j] - newmax);
+        srow[j] = e;
+        sum += e;
+    }
+    ssum[threadIdx.x] = sum;
+    __syncthreads();
+    for (int st = kRowThreads / 2; st > 0; st >>= 1) {
+        if ((int)threadIdx.x < st) ssum[threadIdx.x] += ssum[threadIdx.x + st];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        float a = 1.0f;
+        if (newmax != -INFINITY) {
+            if (newmax > old && old != -INFINITY) a = expf(old - newmax);
+            l[row] = l[row] * a + ssum[0];
+            mx[row] = newmax;
+        }
+        alpha[row] = a;
+    }
+}
+
+// acc[i, :] *= alpha[i] (rows x dv).
+__global__ void scale_rows_kernel(float *acc, const float *alpha, int64_t total, int64_t dv)
+{
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x)
+        acc[e] *= alpha[e / dv];
+}
+
+// mx = -inf, l = 0 for n rows.
+__global__ void init_rows_kernel(float *mx, double *l, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        mx[i] = -INFINITY;
+        l[i] = 0.0;
+    }
+}
+
+// out[i, :] = acc[i, :] / l[i] (0 where l = 0: every key masked).
+__global__ void finish_rows_kernel(const float *acc, const double *l, int64_t total, int64_t dv,
+                                   float *out)
+{
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        double li = l[e / dv];
+        out[e] = acc[e] * (li > 0.0 ? (float)(1.0 / li) : 0.0f);
+    }
+}
+
+static unsigned grid_1d(int64_t total)
+{
+    int64_t b = (total + 255) / 256;
+    return (unsigned)(b > 65535 ? 65535 : b < 1 ? 1 : b);
+}
+
+extern "C" int lf_attention_streamed_blas_cuda(const float *q, const float *k, const float *v,
+                                               const uint8_t *mask, int64_t n, int64_t d,
+                                               int64_t dv, float *out)
+{
+    const char *fn = "lf_attention_streamed_blas_cuda";
+    if (n < 1 || d < 1 || dv < 1)
+        LF_FAIL("%s: sizes must be positive (n=%lld d=%lld dv=%lld)", fn, (long long)n,
+                (long long)d, (long long)dv);
+    if (n > INT32_MAX || d > INT32_MAX || dv > INT32_MAX)
+        LF_FAIL("%s: sizes exceed cuBLAS's 32-bit ints", fn);
+    if (!q || !k || !v || !out) LF_FAIL("%s: NULL input or output", fn);
+    const float scale = (float)(1.0 / sqrt((double)d));
+    const int64_t kt = n < kBlasKT ? n : kBlasKT;
+    float *s = NULL, *acc = NULL, *mx = NULL, *alpha = NULL;
+    double *l = NULL;
+    if (!(s = (float *)lf_cuda_alloc((size_t)n * (size_t)kt * sizeof(float))) ||
+        !(acc = (float *)lf_cuda_alloc((size_t)n * (size_t)dv * sizeof(float))) ||
+        !(mx = (float *)lf_cuda_alloc((size_t)n * sizeof(float))) ||
+        !(alpha = (float *)lf_cuda_alloc((size_t)n * sizeof(float))) ||
+        !(l = (double *)lf_cuda_alloc((size_t)n * sizeof(double)))) {
+        lf_error_prefix("%s", fn);
+        goto fail;
+    }
+    LF_CUDA_TRY(cudaMemset(acc, 0, (size_t)n * (size_t)dv * sizeof(float)));
+    init_rows_kernel<<<grid_1d(n), 256>>>(mx, l, n);
+    LF_CUDA_LAUNCHED_TRY();
+    for (int64_t j0 = 0; j0 < n; j0 += kt) {
+        const int64_t cols = n - j0 < kt ? n - j0 : kt;
+        LF_CUDA_PROPAGATE(lf_sgemm_cuda(0, 1, n, cols, d, scale, q, d, k + j0 * d, d, 0.0f, s, cols));
+        online_update_kernel<<<(unsigned)n, kRowThreads>>>(s, cols, mask ? mask + j0 : NULL, mx, l,
+                                                           alpha);
+        LF_CUDA_LAUNCHED_TRY();
+        scale_rows_kernel<<<grid_1d(n * dv), 256>>>(acc, alpha, n * dv, dv);
+        LF_CUDA_LAUNCHED_TRY();
+        LF_CUDA_PROPAGATE(lf_sgemm_cuda(0, 0, n, dv, cols, 1.0f, s, cols, v + j0 * dv, dv, 1.0f,
+                                        acc, dv));
+    }
+    finish_rows_kernel<<<grid_1d(n * dv), 256>>>(acc, l, n * dv, dv, out);
+    LF_CUDA_LAUNCHED_TRY();
+    lf_cuda_free(l), lf_cuda_free(alpha), lf_cuda_free(mx), lf_cuda_free(acc), lf_cuda_free(s);
+    return 0;
+fail:
+    lf_cuda_free(l), lf_cuda_free(alpha), lf_cuda_free(mx), lf_cuda_free(acc), lf_cuda_free(s);
+    return -1;
 }
 
 extern "C" int lf_attention_streamed_cuda(const float *q, const float *k, const float *v,

@@ -143,6 +143,13 @@ int lf_attention_projected_cuda(const float *q, const float *kbar, const float *
  * online softmax (running max and a double sum per row). */
 int lf_attention_streamed_cuda(const float *q, const float *k, const float *v,
                                const uint8_t *mask, int64_t n, int64_t d, int64_t dv, float *out);
+/* The same result by the CPU's algorithm with cuBLAS doing the flops: tiles of 512 keys,
+ * scores of all queries against a tile by cuBLAS (scratch n x 512 floats), an
+ * online-softmax row kernel, acc += P_tile V_tile by cuBLAS (with the process's math).
+ * Much faster than the fused kernel above for large n; memory O(n (512 + dv)). */
+int lf_attention_streamed_blas_cuda(const float *q, const float *k, const float *v,
+                                    const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
+                                    float *out);
 /* heads independent heads in one launch: head h reads q + h n d, k + h n d, v + h n
  * dv and writes out + h n dv; the mask [n] (or NULL) is shared by all heads. d and
  * dv up to 256 (shared-memory tiles). */
