@@ -2,7 +2,8 @@
  * the GPU against a float64 reference and the CPU functions (core/attention.h): shapes
  * that are not multiples of the tiles, odd d and dv, d = 128 (the streamed kernel's
  * shared memory above 48 KiB), key masks with padding in the middle and at the end,
- * every key masked (zero rows, as the CPU code), P kept or not, several heads; streamed
+ * every key masked (zero rows, as the CPU code), P kept or not, several heads at once
+ * (dense, projected and streamed); streamed
  * attention both as the fused kernel and as the cuBLAS-tiled variant.
  *
  * Tolerance, per output element (i, c), to first order in u = 2^-24:
@@ -35,6 +36,10 @@ static void test_arguments(void)
     CHECK(lf_attention_streamed_cuda(&x, NULL, &x, NULL, 8, 4, 4, &x) == -1);
     CHECK(lf_attention_streamed_blas_cuda(&x, &x, &x, NULL, 8, 0, 4, &x) == -1);
     CHECK(lf_attention_streamed_blas_cuda(&x, &x, NULL, NULL, 8, 4, 4, &x) == -1);
+    CHECK(lf_attention_dense_heads_cuda(&x, &x, &x, NULL, 0, 8, 4, 4, NULL, &x) == -1);
+    CHECK(lf_attention_projected_heads_cuda(&x, &x, &x, NULL, (int64_t)1 << 20, 1 << 12, 8, 4, 4,
+                                            NULL, &x) == -1);
+    CHECK(strstr(lf_error_get(), "32-bit") != NULL);
 }
 
 /* out [n, dv] in double and the bound of the header comment, for queries q [n, d]
@@ -220,6 +225,53 @@ static void test_streamed_blas(void)
     check_notef("worst |err| / bound %.3f", w);
 }
 
+/* Dense and projected attention for several heads at once against the float64 reference
+ * of each head (same bound), with P kept and not. */
+static void test_heads_dense_projected(void)
+{
+    const int64_t H = 3, n = 150, d = 64, dv = 40;
+    double worst = 0;
+    for (int projected = 0; projected < 2; projected++)
+        for (int keep = 0; keep < 2; keep++) {
+            const int64_t m = projected ? 48 : n;
+            lf_rng r;
+            lf_rng_init(&r, 60 + (uint64_t)(projected * 2 + keep), 0);
+            size_t qs = (size_t)(H * n * d), ks = (size_t)(H * m * d), vs = (size_t)(H * m * dv);
+            size_t os = (size_t)(H * n * dv), ps = (size_t)(H * n * m);
+            float *q = malloc(qs * 4), *k = malloc(ks * 4), *v = malloc(vs * 4), *got = malloc(os * 4);
+            float *pg = malloc(ps * 4);
+            double *ref = malloc(os * 8), *bound = malloc(os * 8), *pref = malloc(ps * 8);
+            double *pb = malloc(ps * 8);
+            uint8_t *mask = malloc((size_t)m);
+            for (int64_t j = 0; j < m; j++) mask[j] = j % 7 != 4 && j < m - 5;
+            lf_rng_fill_normal(&r, q, qs, 0.0, 1.0);
+            lf_rng_fill_normal(&r, k, ks, 0.0, 1.0);
+            lf_rng_fill_normal(&r, v, vs, 0.0, 1.0);
+            for (int64_t h = 0; h < H; h++)
+                reference(q + h * n * d, k + h * m * d, v + h * m * dv, mask, n, m, d, dv,
+                          ref + h * n * dv, bound + h * n * dv, pref + h * n * m);
+            float *dq = tc_up(q, qs, 4), *dk = tc_up(k, ks, 4), *dvv = tc_up(v, vs, 4);
+            float *dout = tc_dev(os, 4), *dp = keep ? tc_dev(ps, 4) : NULL;
+            uint8_t *dm = tc_up(mask, (size_t)m, 1);
+            int rc = projected ? lf_attention_projected_heads_cuda(dq, dk, dvv, dm, H, n, m, d, dv, dp, dout)
+                               : lf_attention_dense_heads_cuda(dq, dk, dvv, dm, H, n, d, dv, dp, dout);
+            CHECK_MSG(rc == 0, "%s", lf_error_get());
+            tc_down(got, dout, os, 4);
+            double w = TC_CHECK_BOUNDED(projected ? "projected heads" : "dense heads", got, ref, bound, os);
+            worst = w > worst ? w : worst;
+            if (dp) {
+                tc_down(pg, dp, ps, 4);
+                for (size_t i = 0; i < ps; i++) pb[i] = 1e-4 * pref[i] + 1e-9;
+                TC_CHECK_BOUNDED("heads probabilities", pg, pref, pb, ps);
+            }
+            lf_cuda_free(dq), lf_cuda_free(dk), lf_cuda_free(dvv), lf_cuda_free(dout), lf_cuda_free(dp),
+                lf_cuda_free(dm);
+            free(q), free(k), free(v), free(got), free(pg), free(ref), free(bound), free(pref), free(pb),
+                free(mask);
+        }
+    check_notef("worst |err| / bound %.3f", worst);
+}
+
 /* Several heads in one launch equal each head alone (same kernel, same blocks). */
 static void test_streamed_heads(void)
 {
@@ -264,6 +316,7 @@ int main(void)
     RUN(test_projected);
     RUN(test_streamed);
     RUN(test_streamed_blas);
+    RUN(test_heads_dense_projected);
     RUN(test_streamed_heads);
     lf_cuda_shutdown();
     return check_summary();

@@ -25,34 +25,44 @@
 // Largest score block formed when the caller does not keep P: 16 Mi floats (64 MiB).
 static const int64_t kScoreBlock = (int64_t)1 << 24;
 
+// heads independent heads: head h reads q + h n d, keys + h m d, vals + h m dv and
+// writes out + h n dv (and p + h n m); the key mask is shared. Products are strided
+// batched over the heads; the softmax runs over all heads' rows at once.
 static int lf_attend_cuda(const char *fn, const float *q, const float *keys, const float *vals,
-                          const uint8_t *mask, int64_t n, int64_t m, int64_t d, int64_t dv,
-                          float *p, float *out)
+                          const uint8_t *mask, int64_t heads, int64_t n, int64_t m, int64_t d,
+                          int64_t dv, float *p, float *out)
 {
-    if (n < 1 || m < 1 || d < 1 || dv < 1)
-        LF_FAIL("%s: sizes must be positive (n=%lld keys=%lld d=%lld dv=%lld)", fn, (long long)n,
-                (long long)m, (long long)d, (long long)dv);
-    if (n > INT32_MAX || m > INT32_MAX || d > INT32_MAX || dv > INT32_MAX)
+    if (heads < 1 || n < 1 || m < 1 || d < 1 || dv < 1)
+        LF_FAIL("%s: sizes must be positive (heads=%lld n=%lld keys=%lld d=%lld dv=%lld)", fn,
+                (long long)heads, (long long)n, (long long)m, (long long)d, (long long)dv);
+    if (n > INT32_MAX || m > INT32_MAX || d > INT32_MAX || dv > INT32_MAX || heads > INT32_MAX ||
+        heads * n > INT32_MAX)
         LF_FAIL("%s: sizes exceed cuBLAS's 32-bit ints", fn);
     if (!q || !keys || !vals || !out) LF_FAIL("%s: NULL input or output", fn);
     const float scale = (float)(1.0 / sqrt((double)d));
     float *scratch = NULL;
     int64_t qb = n;
     if (!p) {
-        qb = kScoreBlock / m;
+        qb = kScoreBlock / (m * heads);
         qb = qb < 1 ? 1 : qb > n ? n : qb;
-        if (!(scratch = (float *)lf_cuda_alloc((size_t)qb * (size_t)m * sizeof(float)))) {
-            lf_error_prefix("%s: score block of %lld x %lld", fn, (long long)qb, (long long)m);
+        if (!(scratch = (float *)lf_cuda_alloc((size_t)heads * (size_t)qb * (size_t)m *
+                                               sizeof(float)))) {
+            lf_error_prefix("%s: score block of %lld x %lld x %lld", fn, (long long)heads,
+                            (long long)qb, (long long)m);
             return -1;
         }
     }
     for (int64_t i0 = 0; i0 < n; i0 += qb) {
-        int64_t rows = n - i0 < qb ? n - i0 : qb;
+        const int64_t rows = n - i0 < qb ? n - i0 : qb;
+        // Scores of head h at s + h sstride: rows x m (p: the heads' full n x m matrices).
         float *s = p ? p + i0 * m : scratch;
-        LF_CUDA_PROPAGATE(lf_sgemm_cuda(0, 1, rows, m, d, scale, q + i0 * d, d, keys, d, 0.0f, s, m));
-        LF_CUDA_PROPAGATE(lf_softmax_rows_cuda(s, s, rows, m, mask));
-        LF_CUDA_PROPAGATE(lf_sgemm_cuda(0, 0, rows, dv, m, 1.0f, s, m, vals, dv, 0.0f,
-                                        out + i0 * dv, dv));
+        const int64_t sstride = p ? n * m : rows * m;
+        LF_CUDA_PROPAGATE(lf_sgemm_batched_cuda(0, 1, rows, m, d, scale, q + i0 * d, d, n * d, keys,
+                                                d, m * d, 0.0f, s, m, sstride, heads));
+        // With p every head's rows are contiguous only when the block is all of n (it is).
+        LF_CUDA_PROPAGATE(lf_softmax_rows_cuda(s, s, heads * rows, m, mask));
+        LF_CUDA_PROPAGATE(lf_sgemm_batched_cuda(0, 0, rows, dv, m, 1.0f, s, m, sstride, vals, dv,
+                                                m * dv, 0.0f, out + i0 * dv, dv, n * dv, heads));
     }
     lf_cuda_free(scratch); // cudaFree waits for the queued products
     return 0;
@@ -66,15 +76,32 @@ extern "C" int lf_attention_dense_cuda(const float *q, const float *k, const flo
                                        const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
                                        float *p, float *out)
 {
-    return lf_attend_cuda("lf_attention_dense_cuda", q, k, v, mask, n, n, d, dv, p, out);
+    return lf_attend_cuda("lf_attention_dense_cuda", q, k, v, mask, 1, n, n, d, dv, p, out);
 }
 
 extern "C" int lf_attention_projected_cuda(const float *q, const float *kbar, const float *vbar,
                                            const uint8_t *slot_mask, int64_t n, int64_t kp,
                                            int64_t d, int64_t dv, float *p, float *out)
 {
-    return lf_attend_cuda("lf_attention_projected_cuda", q, kbar, vbar, slot_mask, n, kp, d, dv,
-                          p, out);
+    return lf_attend_cuda("lf_attention_projected_cuda", q, kbar, vbar, slot_mask, 1, n, kp, d,
+                          dv, p, out);
+}
+
+extern "C" int lf_attention_dense_heads_cuda(const float *q, const float *k, const float *v,
+                                             const uint8_t *mask, int64_t heads, int64_t n,
+                                             int64_t d, int64_t dv, float *p, float *out)
+{
+    return lf_attend_cuda("lf_attention_dense_heads_cuda", q, k, v, mask, heads, n, n, d, dv, p,
+                          out);
+}
+
+extern "C" int lf_attention_projected_heads_cuda(const float *q, const float *kbar,
+                                                 const float *vbar, const uint8_t *slot_mask,
+                                                 int64_t heads, int64_t n, int64_t kp, int64_t d,
+                                                 int64_t dv, float *p, float *out)
+{
+    return lf_attend_cuda("lf_attention_projected_heads_cuda", q, kbar, vbar, slot_mask, heads, n,
+                          kp, d, dv, p, out);
 }
 
 // ---- streamed ----------------------------------------------------------------------

@@ -131,12 +131,23 @@ int lf_proj_apply_cuda(const lf_proj_cuda *p, int64_t k_use, const float *x, int
 
 /* lf_attention_dense / lf_attention_projected on the device: scores by cuBLAS,
  * lf_softmax_rows_cuda, P V by cuBLAS. p: [n, n] (resp. [n, kp]) or NULL (then P
- * is formed for blocks of query rows in a scratch of at most 64 MiB). */
+ * is formed for blocks of query rows in a scratch of at most 64 MiB, at least one row). */
 int lf_attention_dense_cuda(const float *q, const float *k, const float *v, const uint8_t *mask,
                             int64_t n, int64_t d, int64_t dv, float *p, float *out);
 int lf_attention_projected_cuda(const float *q, const float *kbar, const float *vbar,
                                 const uint8_t *slot_mask, int64_t n, int64_t kp, int64_t d,
                                 int64_t dv, float *p, float *out);
+
+/* The same for heads independent heads at once (strided-batched products, one softmax
+ * over all rows): head h reads q + h n d, k / kbar + h m d, v / vbar + h m dv (m = n
+ * or kp) and writes out + h n dv and, when p != NULL, p + h n m (p: [heads, n, m]).
+ * The mask [m] (or NULL) is shared by all heads (one sequence). */
+int lf_attention_dense_heads_cuda(const float *q, const float *k, const float *v,
+                                  const uint8_t *mask, int64_t heads, int64_t n, int64_t d,
+                                  int64_t dv, float *p, float *out);
+int lf_attention_projected_heads_cuda(const float *q, const float *kbar, const float *vbar,
+                                      const uint8_t *slot_mask, int64_t heads, int64_t n,
+                                      int64_t kp, int64_t d, int64_t dv, float *p, float *out);
 
 /* lf_attention_streamed on the device: exact attention without materializing P, one
  * thread block per (head, tile of query rows), key tiles in shared memory with an
