@@ -3,8 +3,8 @@
  * that are not multiples of the tiles, odd d and dv, d = 128 (the streamed kernel's
  * shared memory above 48 KiB), key masks with padding in the middle and at the end,
  * every key masked (zero rows, as the CPU code), P kept or not, several heads at once
- * (dense, projected and streamed); streamed
- * attention both as the fused kernel and as the cuBLAS-tiled variant.
+ * (dense, projected and streamed); streamed attention both as the fused kernel and as
+ * the cuBLAS-tiled variant.
  *
  * Tolerance, per output element (i, c), to first order in u = 2^-24:
  *   scores: |ds_ij| <= E_i = (d + 2) u scale max_j sum_t |q_it k_jt|   (float32 dot)

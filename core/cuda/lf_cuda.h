@@ -104,6 +104,21 @@ int lf_layernorm_cuda(const float *x, float *y, int64_t rows, int64_t cols, cons
  * NULL (then t = x). */
 int lf_gelu_cuda(const float *x, float *y, int64_t rows, int64_t cols, const float *bias);
 
+/* ---- encoder-layer data movement (encoder_ops_cuda.cu) ------------------------- */
+
+/* y[rows, cols] += bias[cols] (if not NULL), then += residual[rows, cols] (if not NULL),
+ * in that order: y = (y + b) + r, each add rounded in float. */
+int lf_add_bias_residual_cuda(float *y, int64_t rows, int64_t cols, const float *bias,
+                              const float *residual);
+/* Head split of a projection: x holds B n rows of leading dimension ldx >= H D, head
+ * h in columns h D .. h D + D - 1 (e.g. the Q, K or V part of a fused (B n, 3C) QKV
+ * product: x = qkv + 0, C or 2C, ldx = 3C); out (B, H, n, D) contiguous. */
+int lf_split_heads_cuda(const float *x, int64_t ldx, int64_t B, int64_t n, int64_t H, int64_t D,
+                        float *out);
+/* The inverse: in (B, H, n, D) -> x rows of leading dimension ldx (columns h D ..). */
+int lf_merge_heads_cuda(const float *in, int64_t B, int64_t n, int64_t H, int64_t D, float *x,
+                        int64_t ldx);
+
 /* ---- sequence projections (projection_cuda.cu) -------------------------------- */
 
 /* A projection (projection.h) with its parameters on the device. */
