@@ -10,7 +10,9 @@
  *   GELU against float64 0.5 t (1 + erf(t / sqrt 2)) of the same float t: CUDA's erff
  *     is within 2 ulp (<= 2^-23 for |erf| < 1), 1 + erf rounds by <= 2^-23, the two
  *     products by 2^-24 each: |gpu - ref| <= 0.5 |t| 2^-22 + 2^-22 |ref| + 1e-38.
- *     glibc's erff obeys the same bound, so the CPU loop is checked against it too. */
+ *     glibc's erff obeys the same bound, so the CPU loop is checked against it too.
+ *   GELU tanh: see gelu_tanh_ref. Without a GPU both bounds are checked on the CPU
+ *     loops (glibc's erff / tanhf), which validates the references and bounds. */
 #include <stdlib.h>
 
 #include "check.h"
@@ -36,6 +38,25 @@ static void cpu_layernorm(float *y, int64_t C, const float *w, const float *b, d
 /* Copy of lf_enc_gelu's erf branch. */
 static float cpu_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
 
+/* Copy of lf_enc_gelu's tanh branch. */
+static float cpu_gelu_tanh(float x)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+/* The tanh GELU in double and its bound for a float t: the argument z = k (t + c t^3)
+ * takes <= 5 roundings (<= 6u relative of Z = |k t| + |k c t^3|), tanh' <= 1, tanhf is
+ * within 2 ulp (<= 2^-23), 1 + tanh rounds by <= 2^-23, the products by 2u: with a
+ * factor ~1.5 to spare, |y - ref| <= 0.5 |t| (8 u Z + 2^-21) + 2^-22 |ref| + 1e-38. */
+static void gelu_tanh_ref(float t, double *ref, double *bound)
+{
+    const double k = sqrt(2.0 / M_PI), td = t;
+    *ref = 0.5 * td * (1.0 + tanh(k * (td + 0.044715 * td * td * td)));
+    double Z = fabs(k * td) + fabs(k * 0.044715 * td * td * td);
+    *bound = 0.5 * fabs(td) * (8.0 * TC_U32 * Z + 1.0 / 2097152.0) + fabs(*ref) / 4194304.0 + 1e-38;
+}
+
 static void test_arguments(void)
 {
     float x = 0;
@@ -47,6 +68,7 @@ static void test_arguments(void)
     CHECK(lf_layernorm_cuda(&x, &x, 2, 4, &x, &x, NAN) == -1);
     CHECK(lf_gelu_cuda(&x, &x, 2, 0, NULL) == -1);
     CHECK(lf_gelu_cuda(NULL, &x, 2, 3, NULL) == -1);
+    CHECK(lf_gelu_tanh_cuda(&x, NULL, 2, 3, NULL) == -1);
     CHECK(strstr(lf_error_get(), "NULL") != NULL);
 }
 
@@ -114,7 +136,12 @@ static void test_gelu_reference_cpu(void)
         cpu[i] = cpu_gelu(x[i]);
     }
     double w = TC_CHECK_BOUNDED("cpu gelu", cpu, ref, bound, total);
-    check_notef("worst |err| / bound %.3f", w);
+    for (size_t i = 0; i < total; i++) {
+        gelu_tanh_ref(x[i], &ref[i], &bound[i]);
+        cpu[i] = cpu_gelu_tanh(x[i]);
+    }
+    double wt = TC_CHECK_BOUNDED("cpu gelu tanh", cpu, ref, bound, total);
+    check_notef("worst |err| / bound: erf %.3f, tanh %.3f", w, wt);
     free(x), free(cpu), free(ref), free(bound);
 }
 
@@ -159,6 +186,33 @@ static void test_gelu(void)
     free(x), free(bias), free(got), free(got2), free(cpu), free(ref), free(bound);
 }
 
+static void test_gelu_tanh(void)
+{
+    const int64_t rows = 29, cols = 333;
+    const size_t total = (size_t)(rows * cols);
+    lf_rng r;
+    lf_rng_init(&r, 8, 0);
+    float *x = malloc(total * 4), *bias = malloc((size_t)cols * 4), *got = malloc(total * 4);
+    double *ref = malloc(total * 8), *bound = malloc(total * 8);
+    lf_rng_fill_normal(&r, x, total, 0.0, 3.0);
+    lf_rng_fill_normal(&r, bias, (size_t)cols, 0.0, 1.0);
+    x[0] = 0.0f, x[1] = 12.0f, x[2] = -12.0f, x[3] = 1e-30f;
+    float *dx = tc_up(x, total, 4), *db = tc_up(bias, (size_t)cols, 4), *dy = tc_dev(total, 4);
+    double worst = 0;
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        for (size_t i = 0; i < total; i++)
+            gelu_tanh_ref(with_bias ? x[i] + bias[i % (size_t)cols] : x[i], &ref[i], &bound[i]);
+        CHECK(lf_gelu_tanh_cuda(dx, dy, rows, cols, with_bias ? db : NULL) == 0);
+        tc_down(got, dy, total, 4);
+        double w = TC_CHECK_BOUNDED(with_bias ? "gelu tanh (x + b)" : "gelu tanh (x)", got, ref, bound, total);
+        worst = w > worst ? w : worst;
+    }
+    CHECK(lf_gelu_tanh_cuda(dx, dy, 0, cols, NULL) == -1);
+    check_notef("worst |err| / bound %.3f", worst);
+    lf_cuda_free(dx), lf_cuda_free(db), lf_cuda_free(dy);
+    free(x), free(bias), free(got), free(ref), free(bound);
+}
+
 int main(void)
 {
     check_program = "test_cuda_layernorm";
@@ -169,6 +223,7 @@ int main(void)
     }
     RUN(test_layernorm);
     RUN(test_gelu);
+    RUN(test_gelu_tanh);
     lf_cuda_shutdown();
     return check_summary();
 }

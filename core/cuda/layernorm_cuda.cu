@@ -1,5 +1,6 @@
-// layernorm_cuda.cu - layer norm (statistics in double, two passes) and the exact-erf GELU
-// on the GPU, twins of the encoder's lf_enc_layernorm and lf_enc_gelu (core/encoder.c).
+// layernorm_cuda.cu - layer norm (statistics in double, two passes) and GELU (exact erf,
+// and the tanh approximation) on the GPU, twins of the encoder's lf_enc_layernorm and
+// lf_enc_gelu (core/encoder.c).
 #include <math.h>
 
 #include "cuda_util.h"
@@ -52,6 +53,18 @@ __global__ void gelu_kernel(const float *x, float *y, int64_t total, int64_t col
     }
 }
 
+// The tanh approximation, the same float expression as lf_enc_gelu's tanh branch.
+__global__ void gelu_tanh_kernel(const float *x, float *y, int64_t total, int64_t cols,
+                                 const float *bias)
+{
+    const float k = 0.7978845608028654f; // sqrt(2/pi)
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float t = bias ? x[i] + bias[i % cols] : x[i];
+        y[i] = 0.5f * t * (1.0f + tanhf(k * (t + 0.044715f * t * t * t)));
+    }
+}
+
 extern "C" int lf_layernorm_cuda(const float *x, float *y, int64_t rows, int64_t cols,
                                  const float *w, const float *b, double eps)
 {
@@ -74,6 +87,20 @@ extern "C" int lf_gelu_cuda(const float *x, float *y, int64_t rows, int64_t cols
     int64_t blocks = (total + kThreads - 1) / kThreads;
     if (blocks > 65535) blocks = 65535;
     gelu_kernel<<<(unsigned)blocks, kThreads>>>(x, y, total, cols, bias);
+    LF_CUDA_LAUNCHED();
+    return 0;
+}
+
+extern "C" int lf_gelu_tanh_cuda(const float *x, float *y, int64_t rows, int64_t cols,
+                                 const float *bias)
+{
+    if (rows < 1 || cols < 1 || rows > INT64_MAX / cols)
+        LF_FAIL("lf_gelu_tanh_cuda: bad shape %lld x %lld", (long long)rows, (long long)cols);
+    if (!x || !y) LF_FAIL("lf_gelu_tanh_cuda: NULL input or output");
+    const int64_t total = rows * cols;
+    int64_t blocks = (total + kThreads - 1) / kThreads;
+    if (blocks > 65535) blocks = 65535;
+    gelu_tanh_kernel<<<(unsigned)blocks, kThreads>>>(x, y, total, cols, bias);
     LF_CUDA_LAUNCHED();
     return 0;
 }

@@ -29,6 +29,7 @@ extern "C" {
 #endif
 
 /* C headers of the CPU library (no extern "C" of their own). */
+#include "model.h"
 #include "projection.h"
 #include "spectrum.h"
 
@@ -103,6 +104,9 @@ int lf_layernorm_cuda(const float *x, float *y, int64_t rows, int64_t cols, cons
  * (erff, as the encoder's CPU GELU), x, y [rows, cols] (may alias), bias [cols] or
  * NULL (then t = x). */
 int lf_gelu_cuda(const float *x, float *y, int64_t rows, int64_t cols, const float *bias);
+/* The tanh approximation 0.5 t (1 + tanh(sqrt(2/pi) (t + 0.044715 t^3))), same arguments
+ * (Hugging Face's "gelu_new"; the encoder's LF_ACT_GELU_TANH). */
+int lf_gelu_tanh_cuda(const float *x, float *y, int64_t rows, int64_t cols, const float *bias);
 
 /* ---- encoder-layer data movement (encoder_ops_cuda.cu) ------------------------- */
 
@@ -142,7 +146,26 @@ void lf_proj_free_cuda(lf_proj_cuda *dp);
 int lf_proj_apply_cuda(const lf_proj_cuda *p, int64_t k_use, const float *x, int64_t n_use,
                        int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid);
 
-/* ---- attention (attention_cuda.cu) ---------------------------------------------- */
+/* Device copies of every projection of a plan: *out = [plan->n_proj] (free with
+ * lf_plan_free_cuda(*out, plan->n_proj)); indices as plan->proj (use lf_plan's index
+ * and k on the host to pick them). */
+int lf_plan_upload_cuda(const lf_plan *plan, lf_proj_cuda **out);
+void lf_plan_free_cuda(lf_proj_cuda *proj, int n_proj);
+
+/* ---- attention (attention_cuda.cu, linformer_cuda.cu) ---------------------------- */
+
+/* lf_attention_linformer on the device: Kbar = E K, Vbar = F V (first kp rows), a slot
+ * counts if both saw a real token, then lf_attention_projected_cuda. e, f: device
+ * projections (lf_proj_upload_cuda). Allocates its scratch; the _ws form takes it:
+ * kb [kp, d], vb [kp, dv], slots [2 kp]. */
+int lf_attention_linformer_cuda(const float *q, const float *k, const float *v,
+                                const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
+                                const lf_proj_cuda *e, const lf_proj_cuda *f, int64_t kp, float *p,
+                                float *out);
+int lf_attention_linformer_ws_cuda(const float *q, const float *k, const float *v,
+                                   const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
+                                   const lf_proj_cuda *e, const lf_proj_cuda *f, int64_t kp,
+                                   float *p, float *out, float *kb, float *vb, uint8_t *slots);
 
 /* lf_attention_dense / lf_attention_projected on the device: scores by cuBLAS,
  * lf_softmax_rows_cuda, P V by cuBLAS. p: [n, n] (resp. [n, kp]) or NULL (then P
@@ -182,6 +205,60 @@ int lf_attention_streamed_blas_cuda(const float *q, const float *k, const float 
 int lf_attention_streamed_heads_cuda(const float *q, const float *k, const float *v,
                                      const uint8_t *mask, int64_t heads, int64_t n, int64_t d,
                                      int64_t dv, float *out);
+
+/* ---- encoder (encoder_cuda.cu) ---------------------------------------------------- */
+
+/* A model (model.h) with its parameters on the device: w holds device pointers. */
+typedef struct {
+    lf_model_config config;
+    lf_model_weights w;
+    float *params; /* the device allocation w points into */
+} lf_model_cuda;
+/* Copies every parameter of m to the device; on failure *dm is zeroed. */
+int lf_model_upload_cuda(const lf_model *m, lf_model_cuda *dm);
+void lf_model_free_cuda(lf_model_cuda *dm);
+
+/* Device buffers of one forward for at most B sequences of n tokens (as lf_encoder_ws);
+ * hpos is host memory. */
+typedef struct {
+    int64_t B, n, C, H, D, inter; /* capacity; hidden, heads, head dim, intermediate size
+                                     ("I" would clash with complex.h's macro) */
+    float *x, *qkv, *q, *k, *v, *ctx, *merged, *tmp, *ffn;
+    float *kb, *vb;  /* Linformer scratch, kb_cap x D each, grown on demand */
+    uint8_t *slots;  /* [2 kb_cap] */
+    int64_t kb_cap;
+    int32_t *ids, *pos;
+    uint8_t *mask;
+    int32_t *hpos;
+} lf_encoder_ws_cuda;
+int lf_encoder_ws_init_cuda(lf_encoder_ws_cuda *ws, const lf_model_cuda *m, int64_t B, int64_t n);
+void lf_encoder_ws_free_cuda(lf_encoder_ws_cuda *ws);
+
+/* Attention of every layer: dense (lf_attention_dense_heads_cuda), streamed
+ * (lf_attention_streamed_heads_cuda, the fused kernel), streamed-blas
+ * (lf_attention_streamed_blas_cuda per head), linformer (lf_attention_linformer_ws_cuda
+ * per head with the plan's projection and k of each (layer, head); plan: the host plan,
+ * proj: its device projections from lf_plan_upload_cuda). */
+typedef enum {
+    LF_CUDA_ATTN_DENSE,
+    LF_CUDA_ATTN_STREAMED,
+    LF_CUDA_ATTN_STREAMED_BLAS,
+    LF_CUDA_ATTN_LINFORMER
+} lf_cuda_attn;
+const char *lf_cuda_attn_name(lf_cuda_attn a);
+typedef struct {
+    lf_cuda_attn attn;
+    const lf_plan *plan;
+    const lf_proj_cuda *proj;
+} lf_encoder_attn_cuda;
+
+/* lf_encoder_forward on the device: ids (B, n) and mask (B, n) or NULL are HOST arrays
+ * (copied up); attn NULL = dense; hidden_out (B, n, C) HOST array or NULL (the result
+ * stays in ws->x on the device). The same errors as the CPU forward for bad ids and
+ * sizes. */
+int lf_encoder_forward_cuda(const lf_model_cuda *m, const int32_t *ids, const uint8_t *mask,
+                            int64_t B, int64_t n, const lf_encoder_attn_cuda *attn,
+                            float *hidden_out, lf_encoder_ws_cuda *ws);
 
 /* ---- spectra (spectrum_cuda.cu) ---------------------------------------------------- */
 
