@@ -7,15 +7,50 @@
 # SKIPPED and check nothing on the device).
 #
 #   usage: tests/gpu_check.sh [--no-build] [BIN_DIR]     (BIN_DIR defaults to bin)
-# --no-build runs programs built elsewhere (e.g. carried to the GPU machine as bin/ and
-# build/release); their shared libraries must be present there: missing ones are listed.
+#          tests/gpu_check.sh --bundle DIR                (on the build machine)
+# --no-build runs programs built elsewhere; their shared libraries must be found there
+# (missing ones are listed). A GPU machine without the suite's Debian packages (HDF5,
+# OpenBLAS, LAPACKE, Jansson: the lent H200 image has CUDA but not these, and cannot
+# fetch them) runs a bundle made here:
+#   here:      make && tests/gpu_check.sh --bundle build/gpu_bundle
+#   there:     tests/gpu_check.sh --no-build build/gpu_bundle/bin   (carry build/gpu_bundle)
+# The bundle holds the stripped test_cuda_* programs and the non-system, non-CUDA
+# shared libraries they load (about 55 MB, mostly OpenBLAS); the CUDA libraries
+# (cudart, cuBLAS, cuSOLVER) are taken from the GPU machine's toolkit.
 # CUDA_ARCH (e.g. "90" on an H100/H200) shortens the build; the default builds 80 and 90.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
 build=1
+if [ "${1:-}" = "--bundle" ]; then
+  dir=${2:?usage: tests/gpu_check.sh --bundle DIR}
+  shopt -s nullglob
+  progs=(bin/tests/test_cuda_*)
+  [ ${#progs[@]} -gt 0 ] || { echo "gpu_check: no bin/tests/test_cuda_* (run make first)"; exit 1; }
+  rm -rf "$dir" && mkdir -p "$dir/bin/tests" "$dir/lib" || exit 1
+  for t in "${progs[@]}"; do strip -o "$dir/bin/tests/$(basename "$t")" "$t" || exit 1; done
+  # Libraries: everything ldd resolves except glibc's own, the compiler runtime that
+  # every Linux has, and CUDA's (the GPU machine's toolkit provides those).
+  ldd "${progs[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|/libcu|/libnv' |
+    while read -r lib; do cp -L "$lib" "$dir/lib/" || exit 1; done
+  du -sh "$dir"; ls "$dir/lib"
+  exit 0
+fi
 if [ "${1:-}" = "--no-build" ]; then build=0; shift; fi
 bin=${1:-bin}
+export LF_REPO=$PWD
+# A bundle's libraries, then the CUDA toolkit's (where the runtime and cuBLAS live).
+[ -d "$bin/../lib" ] && LD_LIBRARY_PATH="$(cd "$bin/../lib" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")/../lib64"; do
+  [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+done
+# Last resort: the CUDA libraries of pip's nvidia-* packages (PyTorch images have them).
+nv=$(python3 -c 'import nvidia, os; print(list(nvidia.__path__)[0])' 2>/dev/null)
+if [ -n "$nv" ]; then
+  for d in "$nv"/*/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; done
+fi
+export LD_LIBRARY_PATH
 
 echo "== gpu_check: $(date -u +%FT%TZ) on $(hostname)"
 command -v nvidia-smi >/dev/null && nvidia-smi -L
