@@ -64,8 +64,7 @@ static int lf_attend_cuda(const char *fn, const float *q, const float *keys, con
         LF_CUDA_PROPAGATE(lf_sgemm_batched_cuda(0, 0, rows, dv, m, 1.0f, s, m, sstride, vals, dv,
                                                 m * dv, 0.0f, out + i0 * dv, dv, n * dv, heads));
     }
-    lf_cuda_free(scratch); // cudaFree waits for the queued products
-    return 0;
+    return lf_cuda_release(scratch); // waits for the queued products
 fail:
     lf_error_prefix("%s", fn);
     lf_cuda_free(scratch);
@@ -379,7 +378,11 @@ extern "C" int lf_attention_streamed_blas_cuda(const float *q, const float *k, c
     }
     finish_rows_kernel<<<grid_1d(n * dv), 256>>>(acc, l, n * dv, dv, out);
     LF_CUDA_LAUNCHED_TRY();
-    lf_cuda_free(l), lf_cuda_free(alpha), lf_cuda_free(mx), lf_cuda_free(acc), lf_cuda_free(s);
+    if (lf_cuda_release(l) != 0) { // waits for the work above
+        l = NULL;
+        goto fail;
+    }
+    lf_cuda_free(alpha), lf_cuda_free(mx), lf_cuda_free(acc), lf_cuda_free(s);
     return 0;
 fail:
     lf_cuda_free(l), lf_cuda_free(alpha), lf_cuda_free(mx), lf_cuda_free(acc), lf_cuda_free(s);

@@ -16,6 +16,11 @@ extern "C" {
 const char *lf_cublas_status_name(cublasStatus_t s);
 const char *lf_cusolver_status_name(cusolverStatus_t s);
 
+// lf_cuda_free with its wait checked: for temporaries on success paths, so that a fault
+// of the work that used them is reported by the function itself; -1 (error set) if the
+// wait reports one. NULL does nothing.
+int lf_cuda_release(void *p);
+
 // The process's handles, created on first use; NULL (error set) on failure.
 cublasHandle_t lf_cuda_blas(void);
 cusolverDnHandle_t lf_cuda_solver(void);

@@ -40,7 +40,8 @@ int lf_cuda_device_count(void);
 /* Name of device 0 (or "none"). */
 const char *lf_cuda_device_name(void);
 /* Device memory: lf_cuda_alloc returns NULL (error set, naming the size) on failure;
- * bytes = 0 gives NULL without an error. lf_cuda_free(NULL) does nothing. */
+ * bytes = 0 gives NULL without an error. lf_cuda_free waits for all queued work first
+ * (a buffer is never freed under a running kernel); lf_cuda_free(NULL) does nothing. */
 void *lf_cuda_alloc(size_t bytes);
 void lf_cuda_free(void *p);
 /* Host -> device and device -> host copies of bytes (host pointers are host memory). */

@@ -46,7 +46,7 @@ extern "C" int lf_attention_linformer_cuda(const float *q, const float *k, const
         (vb = (float *)lf_cuda_alloc((size_t)kp * (size_t)dv * sizeof(float))) &&
         (slots = (uint8_t *)lf_cuda_alloc(2 * (size_t)kp)))
         rc = lf_attention_linformer_ws_cuda(q, k, v, mask, n, d, dv, e, f, kp, p, out, kb, vb, slots);
-    lf_cuda_free(slots); // cudaFree waits for the work that reads the scratch
+    if (lf_cuda_release(slots) != 0) rc = -1; // waits for the work that reads the scratch
     lf_cuda_free(vb);
     lf_cuda_free(kb);
     return rc;

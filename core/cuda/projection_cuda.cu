@@ -168,8 +168,7 @@ static int lf_apply_matrix_cuda(const lf_proj_cuda *p, int64_t k_use, const floa
     // With every row padded the zeroed copy makes xbar exactly zero (E is finite).
     LF_CUDA_PROPAGATE(lf_sgemm_cuda(0, 0, k_use, d, n_use, alpha, p->weights, p->n, xs, d, 0.0f,
                                     xbar, d));
-    lf_cuda_free(scratch); // cudaFree waits for the product that reads it
-    return 0;
+    return lf_cuda_release(scratch); // waits for the product that reads it
 fail:
     lf_cuda_free(scratch);
     return -1;

@@ -39,7 +39,24 @@ extern "C" void *lf_cuda_alloc(size_t bytes)
 
 extern "C" void lf_cuda_free(void *p)
 {
-    if (p) cudaFree(p); // nothing useful to do with an error while freeing
+    if (!p) return;
+    // Wait for queued work that may still read or write p. Neither call is checked: a
+    // free has no way to report, and a fault of earlier work stays sticky and is
+    // reported by the next checked call (lf_cuda_release checks the wait).
+    cudaDeviceSynchronize();
+    cudaFree(p);
+}
+
+int lf_cuda_release(void *p)
+{
+    if (!p) return 0;
+    cudaError_t err = cudaDeviceSynchronize();
+    cudaFree(p);
+    if (err != cudaSuccess) {
+        lf_error_set("cudaDeviceSynchronize before freeing a temporary: %s", cudaGetErrorString(err));
+        return -1;
+    }
+    return 0;
 }
 
 extern "C" int lf_cuda_upload(void *dev, const void *host, size_t bytes)
