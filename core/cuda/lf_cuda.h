@@ -9,7 +9,8 @@
  *   of the function.
  * - Functions return 0 on success and -1 on failure with the library error set
  *   (error.h): bad arguments by name and value, failing CUDA / cuBLAS / cuSOLVER calls
- *   by file, line, call and the library's message. Every such call is checked.
+ *   by file, line, call and the library's message. Every such call is checked, except
+ *   the frees (and the wait before them) on cleanup paths, which keep the first error.
  * - Work is queued on the default (legacy) stream and the calls return without
  *   waiting, as CUDA does; a fault inside a kernel shows up at the next checked
  *   synchronizing call (lf_cuda_sync, lf_cuda_download). Call lf_cuda_sync before
@@ -17,6 +18,11 @@
  * - One host thread at a time: the cuBLAS / cuSOLVER handles are per process.
  * - Numerics are those of the CPU twins up to rounding (summation order, the GPU's
  *   expf / erff); tests/test_cuda_*.c state the tolerances against the CPU code.
+ *
+ * Status (2026-12-01): written and compiled (sm_80, sm_90) on a machine without a GPU;
+ * argument checks and the tests' CPU-side references pass there, but no kernel has run
+ * yet. Run tests/gpu_check.sh on a GPU (see its header for machines without the
+ * suite's packages) before trusting any result of this backend.
  */
 #ifndef LF_CUDA_H
 #define LF_CUDA_H
