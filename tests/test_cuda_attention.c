@@ -272,6 +272,56 @@ static void test_heads_dense_projected(void)
     check_notef("worst |err| / bound %.3f", worst);
 }
 
+/* Without a GPU: the fused streamed kernel's body run on the host (one thread per block),
+ * against the float64 reference with the same bound, for single heads with every mask
+ * kind, odd and large d, one query, many tiles, and three heads at once. */
+static double emu_case(int64_t H, int64_t n, int64_t d, int64_t dv, int mask_kind, uint64_t seed)
+{
+    lf_rng r;
+    lf_rng_init(&r, seed, 0);
+    size_t qs = (size_t)(H * n * d), vs = (size_t)(H * n * dv);
+    float *q = malloc(qs * 4), *k = malloc(qs * 4), *v = malloc(vs * 4), *got = malloc(vs * 4);
+    double *ref = malloc(vs * 8), *bound = malloc(vs * 8);
+    uint8_t *mask = NULL;
+    lf_rng_fill_normal(&r, q, qs, 0.0, 1.0);
+    lf_rng_fill_normal(&r, k, qs, 0.0, 1.0);
+    lf_rng_fill_normal(&r, v, vs, 0.0, 1.0);
+    if (mask_kind) {
+        mask = malloc((size_t)n);
+        for (int64_t j = 0; j < n; j++) mask[j] = mask_kind == 1 && !(j % 6 == 1 || j >= n - n / 5);
+    }
+    for (int64_t h = 0; h < H; h++)
+        reference(q + h * n * d, k + h * n * d, v + h * n * dv, mask, n, n, d, dv, ref + h * n * dv,
+                  bound + h * n * dv, NULL);
+    for (size_t i = 0; i < vs; i++) got[i] = NAN;
+    CHECK_MSG(lf_attention_streamed_emulate(q, k, v, mask, H, n, d, dv, got) == 0, "%s", lf_error_get());
+    char what[96];
+    snprintf(what, sizeof what, "emulated streamed kernel H %lld n %lld d %lld dv %lld mask %d",
+             (long long)H, (long long)n, (long long)d, (long long)dv, mask_kind);
+    double w = TC_CHECK_BOUNDED(what, got, ref, bound, vs);
+    if (mask_kind == 2) {
+        int zeros = 1;
+        for (size_t i = 0; i < vs; i++) zeros &= got[i] == 0.0f;
+        CHECK_MSG(zeros, "%s: all keys masked but the output is not zero", what);
+    }
+    free(q), free(k), free(v), free(got), free(ref), free(bound), free(mask);
+    return w;
+}
+
+static void test_streamed_emulated(void)
+{
+    double w = 0;
+    for (int mk = 0; mk < 3; mk++) w = fmax(w, emu_case(1, 200, 64, 48, mk, 70 + (uint64_t)mk));
+    w = fmax(w, emu_case(1, 77, 33, 17, 1, 73));
+    w = fmax(w, emu_case(1, 70, 128, 128, 1, 74));
+    w = fmax(w, emu_case(1, 1, 8, 8, 0, 75));
+    w = fmax(w, emu_case(1, 1000, 64, 64, 1, 76));
+    w = fmax(w, emu_case(3, 150, 64, 32, 1, 77));
+    float x = 0;
+    CHECK(lf_attention_streamed_emulate(&x, &x, &x, NULL, 1, 4, 300, 4, &x) == -1);
+    check_notef("worst |err| / bound %.3f", w);
+}
+
 /* Several heads in one launch equal each head alone (same kernel, same blocks). */
 static void test_streamed_heads(void)
 {
@@ -309,6 +359,7 @@ int main(void)
         RUN(test_projected);
         RUN(test_streamed);
         RUN(test_streamed_blas);
+        RUN(test_streamed_emulated);
         return check_summary();
     }
     on_gpu = 1;
@@ -318,6 +369,7 @@ int main(void)
     RUN(test_streamed_blas);
     RUN(test_heads_dense_projected);
     RUN(test_streamed_heads);
+    RUN(test_streamed_emulated);
     lf_cuda_shutdown();
     return check_summary();
 }

@@ -122,11 +122,26 @@ static size_t streamed_smem_bytes(int64_t d, int64_t dv)
                               + kQT * kKT + kQT * dv);                       // scores, acc
 }
 
-__global__ void streamed_kernel(const float *q, const float *k, const float *v,
-                                const uint8_t *mask, int64_t n, int64_t d, int64_t dv, float scale,
-                                float *out)
+// Which thread of which block runs a kernel body: on the device the CUDA indices; on
+// the host (lf_attention_streamed_emulate) one thread per block, nthreads = 1, so every
+// strided loop covers all its elements and barriers are no-ops.
+struct lf_blk {
+    int tid, nthreads;
+    int64_t bx, by;
+};
+#ifdef __CUDA_ARCH__
+#define LF_SYNC() __syncthreads()
+#else
+#define LF_SYNC() ((void)0)
+#endif
+
+// The streamed kernel's body. Every phase between barriers is a loop strided by the
+// thread count, so the same code is right for 128 threads and for 1.
+__host__ __device__ static void streamed_body(const lf_blk blk, double *smem, const float *q,
+                                              const float *k, const float *v, const uint8_t *mask,
+                                              int64_t n, int64_t d, int64_t dv, float scale,
+                                              float *out)
 {
-    extern __shared__ double smem[];
     double *l = smem;
     float *mx = (float *)(l + kQT);
     float *alpha = mx + kQT;
@@ -137,39 +152,39 @@ __global__ void streamed_kernel(const float *q, const float *k, const float *v,
     float *s = vs + kKT * dv;
     float *acc = s + kQT * kKT;
 
-    const int64_t head = blockIdx.y;
+    const int64_t head = blk.by;
     q += head * n * d;
     k += head * n * d;
     v += head * n * dv;
     out += head * n * dv;
-    const int64_t i0 = (int64_t)blockIdx.x * kQT;
+    const int64_t i0 = blk.bx * kQT;
     const int64_t rows = n - i0 < kQT ? n - i0 : kQT;
-    const int tid = threadIdx.x;
+    const int tid = blk.tid, nth = blk.nthreads;
 
-    for (int64_t e = tid; e < kQT * d; e += kThreads) {
+    for (int64_t e = tid; e < kQT * d; e += nth) {
         int64_t i = e / d;
         qs[e] = i < rows ? q[(i0 + i) * d + e % d] : 0.0f;
     }
-    for (int64_t e = tid; e < kQT * dv; e += kThreads) acc[e] = 0.0f;
-    if (tid < kQT) {
-        mx[tid] = -INFINITY;
-        l[tid] = 0.0;
+    for (int64_t e = tid; e < kQT * dv; e += nth) acc[e] = 0.0f;
+    for (int r = tid; r < kQT; r += nth) {
+        mx[r] = -INFINITY;
+        l[r] = 0.0;
     }
-    __syncthreads();
+    LF_SYNC();
 
     for (int64_t j0 = 0; j0 < n; j0 += kKT) {
         const int64_t cols = n - j0 < kKT ? n - j0 : kKT;
-        for (int64_t e = tid; e < kKT * d; e += kThreads) {
+        for (int64_t e = tid; e < kKT * d; e += nth) {
             int64_t j = e / d, t = e % d;
             ks[j * ldk + t] = j < cols ? k[(j0 + j) * d + t] : 0.0f;
         }
-        for (int64_t e = tid; e < kKT * dv; e += kThreads) {
+        for (int64_t e = tid; e < kKT * dv; e += nth) {
             int64_t j = e / dv;
             vs[e] = j < cols ? v[(j0 + j) * dv + e % dv] : 0.0f;
         }
-        __syncthreads();
+        LF_SYNC();
         // Scores; masked keys, keys past n and rows past the end get -inf.
-        for (int e = tid; e < kQT * kKT; e += kThreads) {
+        for (int e = tid; e < kQT * kKT; e += nth) {
             int i = e / kKT, j = e % kKT;
             float sc = -INFINITY;
             if (i < rows && j < cols && (!mask || mask[j0 + j])) {
@@ -179,47 +194,78 @@ __global__ void streamed_kernel(const float *q, const float *k, const float *v,
             }
             s[e] = sc;
         }
-        __syncthreads();
+        LF_SYNC();
         // Online softmax, one thread per row.
-        if (tid < kQT) {
-            float *srow = s + tid * kKT;
+        for (int r = tid; r < kQT; r += nth) {
+            float *srow = s + r * kKT;
             float tmax = -INFINITY;
             for (int j = 0; j < kKT; j++) tmax = fmaxf(tmax, srow[j]);
-            float newmax = tmax > mx[tid] ? tmax : mx[tid];
+            float newmax = tmax > mx[r] ? tmax : mx[r];
             float a = 1.0f;
             if (newmax == -INFINITY) { // nothing unmasked yet
                 for (int j = 0; j < kKT; j++) srow[j] = 0.0f;
             } else {
-                if (newmax > mx[tid] && mx[tid] != -INFINITY) {
-                    a = expf(mx[tid] - newmax);
-                    l[tid] *= a;
+                if (newmax > mx[r] && mx[r] != -INFINITY) {
+                    a = expf(mx[r] - newmax);
+                    l[r] *= a;
                 }
-                mx[tid] = newmax;
+                mx[r] = newmax;
                 double sum = 0.0;
                 for (int j = 0; j < kKT; j++) {
                     float e = srow[j] == -INFINITY ? 0.0f : expf(srow[j] - newmax);
                     srow[j] = e;
                     sum += e;
                 }
-                l[tid] += sum;
+                l[r] += sum;
             }
-            alpha[tid] = a;
+            alpha[r] = a;
         }
-        __syncthreads();
+        LF_SYNC();
         // acc = alpha acc + P_tile V_tile.
-        for (int64_t e = tid; e < kQT * dv; e += kThreads) {
+        for (int64_t e = tid; e < kQT * dv; e += nth) {
             int64_t i = e / dv, c = e % dv;
             float sum = acc[e] * alpha[i];
             for (int j = 0; j < kKT; j++) sum += s[i * kKT + j] * vs[j * dv + c];
             acc[e] = sum;
         }
-        __syncthreads(); // the next tile overwrites ks, vs and s
+        LF_SYNC(); // the next tile overwrites ks, vs and s
     }
-    for (int64_t e = tid; e < rows * dv; e += kThreads) {
+    for (int64_t e = tid; e < rows * dv; e += nth) {
         int64_t i = e / dv;
         float inv = l[i] > 0.0 ? (float)(1.0 / l[i]) : 0.0f;
         out[(i0 + i) * dv + e % dv] = acc[e] * inv;
     }
+}
+
+__global__ void streamed_kernel(const float *q, const float *k, const float *v,
+                                const uint8_t *mask, int64_t n, int64_t d, int64_t dv, float scale,
+                                float *out)
+{
+    extern __shared__ double smem[];
+    const lf_blk t = {(int)threadIdx.x, (int)blockDim.x, (int64_t)blockIdx.x, (int64_t)blockIdx.y};
+    streamed_body(t, smem, q, k, v, mask, n, d, dv, scale, out);
+}
+
+// The kernel's body on the host, block after block with one thread each (host arrays):
+// lets tests check the kernel's tiling, masking and online softmax without a GPU.
+extern "C" int lf_attention_streamed_emulate(const float *q, const float *k, const float *v,
+                                             const uint8_t *mask, int64_t heads, int64_t n,
+                                             int64_t d, int64_t dv, float *out)
+{
+    if (heads < 1 || n < 1 || d < 1 || dv < 1 || d > kMaxDim || dv > kMaxDim)
+        LF_FAIL("lf_attention_streamed_emulate: bad sizes (heads=%lld n=%lld d=%lld dv=%lld)",
+                (long long)heads, (long long)n, (long long)d, (long long)dv);
+    if (!q || !k || !v || !out) LF_FAIL("lf_attention_streamed_emulate: NULL input or output");
+    double *smem = (double *)malloc(streamed_smem_bytes(d, dv));
+    if (!smem) LF_FAIL("lf_attention_streamed_emulate: out of memory");
+    const float scale = (float)(1.0 / sqrt((double)d));
+    for (int64_t h = 0; h < heads; h++)
+        for (int64_t b = 0; b < (n + kQT - 1) / kQT; b++) {
+            const lf_blk t = {0, 1, b, h};
+            streamed_body(t, smem, q, k, v, mask, n, d, dv, scale, out);
+        }
+    free(smem);
+    return 0;
 }
 
 extern "C" int lf_attention_streamed_heads_cuda(const float *q, const float *k, const float *v,

@@ -199,6 +199,13 @@ int lf_attention_projected_heads_cuda(const float *q, const float *kbar, const f
  * online softmax (running max and a double sum per row). */
 int lf_attention_streamed_cuda(const float *q, const float *k, const float *v,
                                const uint8_t *mask, int64_t n, int64_t d, int64_t dv, float *out);
+/* For tests without a GPU: the fused kernel's own body (the same source) run on the
+ * HOST, block after block with one thread each; host arrays, same layout as the _heads
+ * form. It checks the kernel's tiling, masking and online softmax, not its
+ * parallelism (races, barriers), which only a GPU run can. */
+int lf_attention_streamed_emulate(const float *q, const float *k, const float *v,
+                                  const uint8_t *mask, int64_t heads, int64_t n, int64_t d,
+                                  int64_t dv, float *out);
 /* The same result by the CPU's algorithm with cuBLAS doing the flops: tiles of 512 keys,
  * scores of all queries against a tile by cuBLAS (scratch n x 512 floats), an
  * online-softmax row kernel, acc += P_tile V_tile by cuBLAS (with the process's math).
