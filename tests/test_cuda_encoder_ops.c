@@ -46,8 +46,8 @@ static void test_bias_residual(void)
         CHECK(lf_add_bias_residual_cuda(dy, rows, cols, (mode & 1) ? db : NULL,
                                         (mode & 2) ? dres : NULL) == 0);
         tc_down(got, dy, total, 4);
-        CHECK_ARRAYS(mode == 1 ? "bias" : mode == 2 ? "residual" : "bias + residual", got, ref,
-                     total, 0, 0);
+        TC_CHECK_EQUAL(mode == 1 ? "bias" : mode == 2 ? "residual" : "bias + residual", got, ref,
+                     total);
         lf_cuda_free(dy);
     }
     lf_cuda_free(dres), lf_cuda_free(db);
@@ -70,7 +70,7 @@ static void test_split_merge(void)
                         ref[((b * H + h) * n + i) * D + c] = x[(b * n + i) * ldx + part * C + h * D + c];
         CHECK(lf_split_heads_cuda(dx + part * C, ldx, B, n, H, D, dh) == 0);
         tc_down(heads, dh, hs, 4);
-        CHECK_ARRAYS("split", heads, ref, hs, 0, 0);
+        TC_CHECK_EQUAL("split", heads, ref, hs);
         /* Merge back into a NaN-filled copy: the part's columns come back, the others
          * stay untouched. */
         float *dback = tc_dev(xs, 4);

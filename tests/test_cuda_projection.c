@@ -54,7 +54,10 @@ static void test_arguments(void)
     CHECK(strstr(lf_error_get(), "without weights") != NULL);
 }
 
-/* One comparison; mask_kind 0 = none, 1 = padding in the middle and at the end (NaN /
+static int on_gpu;
+
+/* One comparison (on_gpu = 0: pooling and conv through lf_proj_apply_emulate, the
+ * kernels' bodies on the host); mask_kind 0 = none, 1 = padding in the middle and at the end (NaN /
  * Inf in padded rows), 2 = every row padded. Returns the worst |err| / bound. */
 static double apply_case(const lf_proj *p, int64_t k_use, int64_t n_use, int64_t d, int mask_kind,
                          uint64_t seed)
@@ -76,27 +79,36 @@ static double apply_case(const lf_proj *p, int64_t k_use, int64_t n_use, int64_t
     }
     CHECK(lf_proj_apply(p, k_use, x, n_use, d, mask, ref, sv_ref) == 0);
 
-    lf_proj_cuda dp;
-    CHECK(lf_proj_upload_cuda(p, &dp) == 0);
-    float *dx = tc_up(x, xs, 4), *dout = tc_dev(os, 4);
-    uint8_t *dmask = mask ? tc_up(mask, (size_t)n_use, 1) : NULL;
-    uint8_t *dsv = tc_dev((size_t)k_use, 1);
-    CHECK(lf_proj_apply_cuda(&dp, k_use, dx, n_use, d, dmask, dout, dsv) == 0);
-    tc_down(got, dout, os, 4);
-    tc_down(sv_got, dsv, (size_t)k_use, 1);
-    /* And without slot_valid. */
-    CHECK(lf_proj_apply_cuda(&dp, k_use, dx, n_use, d, dmask, dout, NULL) == 0);
-    float *got2 = malloc(os * 4);
-    tc_down(got2, dout, os, 4);
+    lf_proj_cuda dp = {LF_PROJ_MEAN, 0, 0, 0, NULL};
+    float *dx = NULL, *dout = NULL, *got2 = malloc(os * 4);
+    uint8_t *dmask = NULL, *dsv = NULL;
+    if (!on_gpu) { /* the kernels' bodies on the host */
+        memset(got, 0xff, os * 4);
+        memset(sv_got, 0xff, (size_t)k_use);
+        CHECK(lf_proj_apply_emulate(p, k_use, x, n_use, d, mask, got, sv_got) == 0);
+        CHECK(lf_proj_apply_emulate(p, k_use, x, n_use, d, mask, got2, NULL) == 0);
+    } else {
+        CHECK(lf_proj_upload_cuda(p, &dp) == 0);
+        dx = tc_up(x, xs, 4), dout = tc_dev(os, 4);
+        dmask = mask ? tc_up(mask, (size_t)n_use, 1) : NULL;
+        dsv = tc_dev((size_t)k_use, 1);
+        CHECK(lf_proj_apply_cuda(&dp, k_use, dx, n_use, d, dmask, dout, dsv) == 0);
+        tc_down(got, dout, os, 4);
+        tc_down(sv_got, dsv, (size_t)k_use, 1);
+        /* And without slot_valid. */
+        CHECK(lf_proj_apply_cuda(&dp, k_use, dx, n_use, d, dmask, dout, NULL) == 0);
+        tc_down(got2, dout, os, 4);
+    }
     CHECK(memcmp(got, got2, os * 4) == 0);
 
     char what[128];
-    snprintf(what, sizeof what, "%s k_use %lld n_use %lld d %lld mask %d", lf_proj_kind_name(p->kind),
+    snprintf(what, sizeof what, "%s%s k_use %lld n_use %lld d %lld mask %d", on_gpu ? "" : "emulated ",
+             lf_proj_kind_name(p->kind),
              (long long)k_use, (long long)n_use, (long long)d, mask_kind);
     CHECK_MSG(memcmp(sv_ref, sv_got, (size_t)k_use) == 0, "%s: slot_valid differs", what);
     double worst = 0;
     if (p->kind == LF_PROJ_MEAN || p->kind == LF_PROJ_MAX) {
-        CHECK_ARRAYS(what, got, ref, os, 0, 0);
+        TC_CHECK_EQUAL(what, got, ref, os);
     } else {
         /* sum |terms| of each output, from the definitions (projection.h). */
         float alpha = 1.0f;
@@ -128,7 +140,7 @@ static void test_kinds(void)
     const lf_proj_kind kinds[] = {LF_PROJ_LINEAR, LF_PROJ_GAUSSIAN, LF_PROJ_MEAN, LF_PROJ_MAX,
                                   LF_PROJ_CONV};
     double worst = 0;
-    for (int ki = 0; ki < 5; ki++) {
+    for (int ki = on_gpu ? 0 : 2; ki < 5; ki++) { /* without a GPU: mean, max, conv */
         /* n = 96, k = 24 (conv: window 4); pooling also with n = 100 (uneven windows). */
         for (int uneven = 0; uneven < 2; uneven++) {
             if (uneven && kinds[ki] != LF_PROJ_MEAN && kinds[ki] != LF_PROJ_MAX) continue;
@@ -152,7 +164,7 @@ static void test_kinds(void)
                     w = apply_case(pp, k, n - 7, d, mk, 200 + (uint64_t)(ki * 10 + mk * 2 + di));
                     worst = w > worst ? w : worst;
                 }
-            if (kinds[ki] == LF_PROJ_LINEAR || kinds[ki] == LF_PROJ_GAUSSIAN) {
+            if (on_gpu && (kinds[ki] == LF_PROJ_LINEAR || kinds[ki] == LF_PROJ_GAUSSIAN)) {
                 double w = apply_case(p, 10, n - 3, 64, 1, 300 + (uint64_t)ki);
                 worst = w > worst ? w : worst;
             }
@@ -166,7 +178,11 @@ int main(void)
 {
     check_program = "test_cuda_projection";
     RUN(test_arguments);
-    if (tc_no_gpu(check_program)) return check_summary();
+    if (tc_no_gpu(check_program)) {
+        RUN(test_kinds); /* pooling and conv kernel bodies, emulated on the host */
+        return check_summary();
+    }
+    on_gpu = 1;
     RUN(test_kinds);
     lf_cuda_shutdown();
     return check_summary();

@@ -73,6 +73,20 @@ __attribute__((unused)) static double tc_check_bounded(const char *file, int lin
 #define TC_CHECK_BOUNDED(what, a, ref, bound, n)                                                   \
     tc_check_bounded(__FILE__, __LINE__, what, a, ref, bound, n)
 
+/* Exact equality of n floats (== per element, so +0 equals -0; NaN equals nothing);
+ * prints the first mismatch. (CHECK_ARRAYS with zero tolerances divides 0 by 0.) */
+__attribute__((unused)) static void tc_check_equal(const char *file, int line, const char *what,
+                                                   const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(a[i] == b[i])) {
+            check_fail(file, line, "%s: element %zu: %.9g vs %.9g (exact equality expected)", what,
+                       i, (double)a[i], (double)b[i]);
+            return;
+        }
+}
+#define TC_CHECK_EQUAL(what, a, b, n) tc_check_equal(__FILE__, __LINE__, what, a, b, n)
+
 /* 1 (after printing the SKIPPED line of tests/run.sh's convention) when there is no GPU. */
 __attribute__((unused)) static int tc_no_gpu(const char *program)
 {

@@ -153,6 +153,12 @@ void lf_proj_free_cuda(lf_proj_cuda *dp);
 int lf_proj_apply_cuda(const lf_proj_cuda *p, int64_t k_use, const float *x, int64_t n_use,
                        int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid);
 
+/* For tests without a GPU: the pooling and conv kernels' own bodies (the same source)
+ * run on the HOST for every (slot, column), with the host projection p and host arrays;
+ * -1 for linear / gaussian (those are one cuBLAS product). */
+int lf_proj_apply_emulate(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use,
+                          int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid);
+
 /* Device copies of every projection of a plan: *out = [plan->n_proj] (free with
  * lf_plan_free_cuda(*out, plan->n_proj)); indices as plan->proj (use lf_plan's index
  * and k on the host to pick them). */

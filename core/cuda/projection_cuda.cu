@@ -86,14 +86,13 @@ __global__ void any_valid_fill_kernel(const uint8_t *mask, int64_t n, uint8_t *s
 }
 
 // Mean or max over the valid rows of window j = [floor(j n/k), floor((j+1) n/k)) clipped
-// to n_use; the same operations in the same order as lf_apply_pool (bit-identical
-// sums; the mean multiplies by the float of 1/count like the CPU code).
-__global__ void pool_kernel(const float *x, int64_t n_use, int64_t d, const uint8_t *mask,
-                            int64_t k, int64_t n, int is_max, float *xbar, uint8_t *slot_valid)
+// to n_use, for column c; the same operations in the same order as lf_apply_pool
+// (bit-identical sums; the mean multiplies by the float of 1/count like the CPU code).
+// Shared by the kernel and the host emulation (lf_proj_apply_emulate).
+__host__ __device__ static void pool_body(int64_t j, int64_t c, const float *x, int64_t n_use,
+                                          int64_t d, const uint8_t *mask, int64_t k, int64_t n,
+                                          int is_max, float *xbar, uint8_t *slot_valid)
 {
-    const int64_t j = blockIdx.x;
-    const int64_t c = (int64_t)blockIdx.y * blockDim.x + threadIdx.x;
-    if (c >= d) return;
     int64_t lo = j * n / k, hi = (j + 1) * n / k;
     if (hi > n_use) hi = n_use;
     float acc = 0.0f;
@@ -118,12 +117,10 @@ __global__ void pool_kernel(const float *x, int64_t n_use, int64_t d, const uint
 }
 
 // xbar[j, c] = sum_t w[t] x[j window + t, c] over valid rows below n_use, t in order.
-__global__ void conv_kernel(const float *x, int64_t n_use, int64_t d, const uint8_t *mask,
-                            int64_t window, const float *w, float *xbar, uint8_t *slot_valid)
+__host__ __device__ static void conv_body(int64_t j, int64_t c, const float *x, int64_t n_use,
+                                          int64_t d, const uint8_t *mask, int64_t window,
+                                          const float *w, float *xbar, uint8_t *slot_valid)
 {
-    const int64_t j = blockIdx.x;
-    const int64_t c = (int64_t)blockIdx.y * blockDim.x + threadIdx.x;
-    if (c >= d) return;
     float acc = 0.0f;
     int64_t count = 0;
     for (int64_t t = 0; t < window; t++) {
@@ -135,6 +132,43 @@ __global__ void conv_kernel(const float *x, int64_t n_use, int64_t d, const uint
     }
     xbar[j * d + c] = acc;
     if (c == 0 && slot_valid) slot_valid[j] = count > 0;
+}
+
+// One thread per (slot j = blockIdx.x, column c).
+__global__ void pool_kernel(const float *x, int64_t n_use, int64_t d, const uint8_t *mask,
+                            int64_t k, int64_t n, int is_max, float *xbar, uint8_t *slot_valid)
+{
+    const int64_t c = (int64_t)blockIdx.y * blockDim.x + threadIdx.x;
+    if (c < d) pool_body(blockIdx.x, c, x, n_use, d, mask, k, n, is_max, xbar, slot_valid);
+}
+
+__global__ void conv_kernel(const float *x, int64_t n_use, int64_t d, const uint8_t *mask,
+                            int64_t window, const float *w, float *xbar, uint8_t *slot_valid)
+{
+    const int64_t c = (int64_t)blockIdx.y * blockDim.x + threadIdx.x;
+    if (c < d) conv_body(blockIdx.x, c, x, n_use, d, mask, window, w, xbar, slot_valid);
+}
+
+extern "C" int lf_proj_apply_emulate(const lf_proj *p, int64_t k_use, const float *x,
+                                     int64_t n_use, int64_t d, const uint8_t *mask, float *xbar,
+                                     uint8_t *slot_valid)
+{
+    const char *fn = "lf_proj_apply_emulate";
+    if (!p || !x || !xbar) LF_FAIL("%s: NULL projection, x or xbar", fn);
+    if (!lf_kind_pools(p->kind)) LF_FAIL("%s: only pooling and conv kernels are emulated", fn);
+    if (k_use != p->k || n_use < 1 || n_use > p->n || d < 1 || p->k < 1 || p->n < p->k)
+        LF_FAIL("%s: bad sizes", fn);
+    if (p->kind == LF_PROJ_CONV && (!p->weights || p->window * p->k != p->n))
+        LF_FAIL("%s: conv projection without matching weights", fn);
+    for (int64_t j = 0; j < p->k; j++)
+        for (int64_t c = 0; c < d; c++) {
+            if (p->kind == LF_PROJ_CONV)
+                conv_body(j, c, x, n_use, d, mask, p->window, p->weights, xbar, slot_valid);
+            else
+                pool_body(j, c, x, n_use, d, mask, p->k, p->n, p->kind == LF_PROJ_MAX, xbar,
+                          slot_valid);
+        }
+    return 0;
 }
 
 // E[:k_use, :n_use] x with padded rows of x zeroed first (when there is a mask).
