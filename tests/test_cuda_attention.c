@@ -277,6 +277,8 @@ static void test_heads_dense_projected(void)
  * kind, odd and large d, one query, many tiles, and three heads at once. */
 static double emu_case(int64_t H, int64_t n, int64_t d, int64_t dv, int mask_kind, uint64_t seed)
 {
+    const int blas = H < 0; /* H = -1: the cuBLAS-tiled variant, one head */
+    if (blas) H = 1;
     lf_rng r;
     lf_rng_init(&r, seed, 0);
     size_t qs = (size_t)(H * n * d), vs = (size_t)(H * n * dv);
@@ -294,10 +296,12 @@ static double emu_case(int64_t H, int64_t n, int64_t d, int64_t dv, int mask_kin
         reference(q + h * n * d, k + h * n * d, v + h * n * dv, mask, n, n, d, dv, ref + h * n * dv,
                   bound + h * n * dv, NULL);
     for (size_t i = 0; i < vs; i++) got[i] = NAN;
-    CHECK_MSG(lf_attention_streamed_emulate(q, k, v, mask, H, n, d, dv, got) == 0, "%s", lf_error_get());
-    char what[96];
-    snprintf(what, sizeof what, "emulated streamed kernel H %lld n %lld d %lld dv %lld mask %d",
-             (long long)H, (long long)n, (long long)d, (long long)dv, mask_kind);
+    CHECK_MSG((blas ? lf_attention_streamed_blas_emulate(q, k, v, mask, n, d, dv, got)
+                    : lf_attention_streamed_emulate(q, k, v, mask, H, n, d, dv, got)) == 0,
+              "%s", lf_error_get());
+    char what[112];
+    snprintf(what, sizeof what, "emulated streamed %s H %lld n %lld d %lld dv %lld mask %d",
+             blas ? "(cuBLAS tiles)" : "kernel", (long long)H, (long long)n, (long long)d, (long long)dv, mask_kind);
     double w = TC_CHECK_BOUNDED(what, got, ref, bound, vs);
     if (mask_kind == 2) {
         int zeros = 1;
@@ -317,6 +321,9 @@ static void test_streamed_emulated(void)
     w = fmax(w, emu_case(1, 1, 8, 8, 0, 75));
     w = fmax(w, emu_case(1, 1000, 64, 64, 1, 76));
     w = fmax(w, emu_case(3, 150, 64, 32, 1, 77));
+    /* The cuBLAS-tiled variant's tile loop and update kernel (products by lf_sgemm). */
+    for (int mk = 0; mk < 3; mk++) w = fmax(w, emu_case(-1, 1300, 64, 48, mk, 80 + (uint64_t)mk));
+    w = fmax(w, emu_case(-1, 77, 33, 17, 1, 83));
     float x = 0;
     CHECK(lf_attention_streamed_emulate(&x, &x, &x, NULL, 1, 4, 300, 4, &x) == -1);
     check_notef("worst |err| / bound %.3f", w);

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "lf_cuda.h"
+#include "lf_cuda_emulate.h"
 
 /* Unit roundoff of float32 (2^-24). */
 #define TC_U32 (1.0 / 16777216.0)
@@ -94,8 +95,8 @@ __attribute__((unused)) static int tc_no_gpu(const char *program)
         printf("device: %s\n", lf_cuda_device_name());
         return 0;
     }
-    printf("SKIPPED %s: no CUDA device; no GPU result was checked (only argument checks and, "
-           "where present, the references and bounds on the CPU twins)\n",
+    printf("SKIPPED %s: no CUDA device; no GPU result was checked (only argument checks, "
+           "the references and bounds on the CPU twins, and host emulations of kernel bodies)\n",
            program);
     return 1;
 }

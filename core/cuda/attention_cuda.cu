@@ -20,6 +20,10 @@
 
 #include "cuda_util.h"
 
+extern "C" {
+#include "gemm.h"
+}
+
 // ---- dense and projected --------------------------------------------------------
 
 // Largest score block formed when the caller does not keep P: 16 Mi floats (64 MiB).
@@ -121,19 +125,6 @@ static size_t streamed_smem_bytes(int64_t d, int64_t dv)
                               + kQT * d + kKT * key_ld(d) + kKT * dv         // Q, K, V tiles
                               + kQT * kKT + kQT * dv);                       // scores, acc
 }
-
-// Which thread of which block runs a kernel body: on the device the CUDA indices; on
-// the host (lf_attention_streamed_emulate) one thread per block, nthreads = 1, so every
-// strided loop covers all its elements and barriers are no-ops.
-struct lf_blk {
-    int tid, nthreads;
-    int64_t bx, by;
-};
-#ifdef __CUDA_ARCH__
-#define LF_SYNC() __syncthreads()
-#else
-#define LF_SYNC() ((void)0)
-#endif
 
 // The streamed kernel's body. Every phase between barriers is a loop strided by the
 // thread count, so the same code is right for 128 threads and for 1.
@@ -242,8 +233,7 @@ __global__ void streamed_kernel(const float *q, const float *k, const float *v,
                                 float *out)
 {
     extern __shared__ double smem[];
-    const lf_blk t = {(int)threadIdx.x, (int)blockDim.x, (int64_t)blockIdx.x, (int64_t)blockIdx.y};
-    streamed_body(t, smem, q, k, v, mask, n, d, dv, scale, out);
+    streamed_body(LF_BLK(), smem, q, k, v, mask, n, d, dv, scale, out);
 }
 
 // The kernel's body on the host, block after block with one thread each (host arrays):
@@ -309,45 +299,41 @@ static const int kRowThreads = 256; // a power of two
 // One block per query row: the online-softmax step of lf_streamed_block for one tile
 // of cols scores s (in place -> exponentials), with the row's running max mx and sum l;
 // alpha[row] = the factor the accumulator must be multiplied by.
+__host__ __device__ static void online_update_body(const lf_blk blk, float *smax, double *ssum,
+                                                   float *s, int64_t cols, const uint8_t *mask,
+                                                   float *mx, double *l, float *alpha)
+{
+    const int64_t row = blk.bx;
+    float *srow = s + row * cols;
+    float m = -INFINITY;
+    for (int64_t j = blk.tid; j < cols; j += blk.nthreads)
+        if (!mask || mask[j]) m = fmaxf(m, srow[j]);
+    const float old = mx[row], tmax = lf_block_reduce(blk, m, smax, lf_op_max());
+    const float newmax = tmax > old ? tmax : old;
+    double sum = 0.0;
+    for (int64_t j = blk.tid; j < cols; j += blk.nthreads) {
+        float e = (newmax == -INFINITY || (mask && !mask[j])) ? 0.0f : expf(srow[j] - newmax);
+        srow[j] = e;
+        sum += e;
+    }
+    sum = lf_block_reduce(blk, sum, ssum, lf_op_add());
+    if (blk.tid == 0) {
+        float a = 1.0f;
+        if (newmax != -INFINITY) {
+            if (newmax > old && old != -INFINITY) a = expf(old - newmax);
+            l[row] = l[row] * a + sum;
+            mx[row] = newmax;
+        }
+        alpha[row] = a;
+    }
+}
+
 __global__ void online_update_kernel(float *s, int64_t cols, const uint8_t *mask, float *mx,
                                      double *l, float *alpha)
 {
     __shared__ float smax[kRowThreads];
     __shared__ double ssum[kRowThreads];
-    const int64_t row = blockIdx.x;
-    float *srow = s + row * cols;
-    float m = -INFINITY;
-    for (int64_t j = threadIdx.x; j < cols; j += kRowThreads)
-        if (!mask || mask[j]) m = fmaxf(m, srow[j]);
-    smax[threadIdx.x] = m;
-    __syncthreads();
-    for (int st = kRowThreads / 2; st > 0; st >>= 1) {
-        if ((int)threadIdx.x < st) smax[threadIdx.x] = fmaxf(smax[threadIdx.x], smax[threadIdx.x + st]);
-        __syncthreads();
-    }
-    const float old = mx[row], tmax = smax[0];
-    const float newmax = tmax > old ? tmax : old;
-    double sum = 0.0;
-    for (int64_t j = threadIdx.x; j < cols; j += kRowThreads) {
-        float e = (newmax == -INFINITY || (mask && !mask[j])) ? 0.0f : expf(srow[j] - newmax);
-        srow[j] = e;
-        sum += e;
-    }
-    ssum[threadIdx.x] = sum;
-    __syncthreads();
-    for (int st = kRowThreads / 2; st > 0; st >>= 1) {
-        if ((int)threadIdx.x < st) ssum[threadIdx.x] += ssum[threadIdx.x + st];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-        float a = 1.0f;
-        if (newmax != -INFINITY) {
-            if (newmax > old && old != -INFINITY) a = expf(old - newmax);
-            l[row] = l[row] * a + ssum[0];
-            mx[row] = newmax;
-        }
-        alpha[row] = a;
-    }
+    online_update_body(LF_BLK(), smax, ssum, s, cols, mask, mx, l, alpha);
 }
 
 // acc[i, :] *= alpha[i] (rows x dv).
@@ -440,4 +426,43 @@ extern "C" int lf_attention_streamed_cuda(const float *q, const float *k, const 
                                           float *out)
 {
     return lf_attention_streamed_heads_cuda(q, k, v, mask, 1, n, d, dv, out);
+}
+
+// The same tile loop on the host: lf_sgemm for the products, the update body per row.
+extern "C" int lf_attention_streamed_blas_emulate(const float *q, const float *k, const float *v,
+                                                  const uint8_t *mask, int64_t n, int64_t d,
+                                                  int64_t dv, float *out)
+{
+    if (n < 1 || d < 1 || dv < 1 || !q || !k || !v || !out)
+        LF_FAIL("lf_attention_streamed_blas_emulate: bad arguments");
+    const float scale = (float)(1.0 / sqrt((double)d));
+    const int64_t kt = n < kBlasKT ? n : kBlasKT;
+    float *s = (float *)malloc((size_t)(n * kt) * sizeof(float));
+    float *acc = (float *)calloc((size_t)(n * dv), sizeof(float));
+    float *mx = (float *)malloc((size_t)n * sizeof(float)), *alpha = (float *)malloc((size_t)n * sizeof(float));
+    double *l = (double *)malloc((size_t)n * sizeof(double));
+    int rc = -1;
+    if (s && acc && mx && alpha && l) {
+        for (int64_t i = 0; i < n; i++) mx[i] = -INFINITY, l[i] = 0.0;
+        float smax[1];
+        double ssum[1];
+        for (int64_t j0 = 0; j0 < n; j0 += kt) {
+            const int64_t cols = n - j0 < kt ? n - j0 : kt;
+            lf_sgemm(0, 1, n, cols, d, scale, q, d, k + j0 * d, d, 0.0f, s, cols);
+            for (int64_t r = 0; r < n; r++)
+                online_update_body(lf_blk{0, 1, r, 0}, smax, ssum, s, cols, mask ? mask + j0 : NULL,
+                                   mx, l, alpha);
+            for (int64_t e = 0; e < n * dv; e++) acc[e] *= alpha[e / dv];
+            lf_sgemm(0, 0, n, dv, cols, 1.0f, s, cols, v + j0 * dv, dv, 1.0f, acc, dv);
+        }
+        for (int64_t e = 0; e < n * dv; e++) {
+            double li = l[e / dv];
+            out[e] = acc[e] * (li > 0.0 ? (float)(1.0 / li) : 0.0f);
+        }
+        rc = 0;
+    } else {
+        lf_error_set("lf_attention_streamed_blas_emulate: out of memory");
+    }
+    free(s), free(acc), free(mx), free(alpha), free(l);
+    return rc;
 }

@@ -7,11 +7,13 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cusolverDn.h>
+#include <math.h>
 
 extern "C" {
 #include "error.h"
 }
 #include "lf_cuda.h"
+#include "lf_cuda_emulate.h"
 
 const char *lf_cublas_status_name(cublasStatus_t s);
 const char *lf_cusolver_status_name(cusolverStatus_t s);
@@ -78,6 +80,45 @@ cusolverDnHandle_t lf_cuda_solver(void);
 // Launch check: a bad configuration is reported by cudaGetLastError right away.
 #define LF_CUDA_LAUNCHED() LF_CUDA_CHECK(cudaGetLastError())
 #define LF_CUDA_LAUNCHED_TRY() LF_CUDA_TRY(cudaGetLastError())
+
+// Which thread of which block runs a kernel body: on the device the CUDA indices; in a
+// host emulation (lf_cuda_emulate.h) one thread per block, nthreads = 1, so every loop
+// strided by nthreads covers all its elements and barriers are no-ops. Kernel bodies
+// written this way are the same source on the device and in the tests without a GPU.
+struct lf_blk {
+    int tid, nthreads; // nthreads: a power of two
+    int64_t bx, by;
+};
+#ifdef __CUDA_ARCH__
+#define LF_SYNC() __syncthreads()
+#else
+#define LF_SYNC() ((void)0)
+#endif
+// The executing thread, inside a __global__ function.
+#define LF_BLK() lf_blk{(int)threadIdx.x, (int)blockDim.x, (int64_t)blockIdx.x, (int64_t)blockIdx.y}
+
+struct lf_op_max {
+    __host__ __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+struct lf_op_add {
+    __host__ __device__ double operator()(double a, double b) const { return a + b; }
+};
+
+// Tree reduction of v over the block's threads into every thread; red holds nthreads
+// values. Ends with a barrier, so red can be reused at once.
+template <typename T, typename Op>
+__host__ __device__ static inline T lf_block_reduce(const lf_blk &b, T v, T *red, Op op)
+{
+    red[b.tid] = v;
+    LF_SYNC();
+    for (int s = b.nthreads / 2; s > 0; s >>= 1) {
+        if (b.tid < s) red[b.tid] = op(red[b.tid], red[b.tid + s]);
+        LF_SYNC();
+    }
+    T r = red[0];
+    LF_SYNC();
+    return r;
+}
 
 // Grid size for n items in blocks of `threads` (n > 0, fits the grid's x limit).
 static inline unsigned lf_cuda_blocks(int64_t n, int threads)

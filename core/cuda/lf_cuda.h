@@ -19,6 +19,8 @@
  * - Numerics are those of the CPU twins up to rounding (summation order, the GPU's
  *   expf / erff); tests/test_cuda_*.c state the tolerances against the CPU code.
  *
+ * lf_cuda_emulate.h runs the kernels' own bodies on the host, for tests without a GPU.
+ *
  * Status (2026-12-01): written and compiled (sm_80, sm_90) on a machine without a GPU;
  * argument checks and the tests' CPU-side references pass there, but no kernel has run
  * yet. Run tests/gpu_check.sh on a GPU (see its header for machines without the
@@ -153,12 +155,6 @@ void lf_proj_free_cuda(lf_proj_cuda *dp);
 int lf_proj_apply_cuda(const lf_proj_cuda *p, int64_t k_use, const float *x, int64_t n_use,
                        int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid);
 
-/* For tests without a GPU: the pooling and conv kernels' own bodies (the same source)
- * run on the HOST for every (slot, column), with the host projection p and host arrays;
- * -1 for linear / gaussian (those are one cuBLAS product). */
-int lf_proj_apply_emulate(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use,
-                          int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid);
-
 /* Device copies of every projection of a plan: *out = [plan->n_proj] (free with
  * lf_plan_free_cuda(*out, plan->n_proj)); indices as plan->proj (use lf_plan's index
  * and k on the host to pick them). */
@@ -205,13 +201,6 @@ int lf_attention_projected_heads_cuda(const float *q, const float *kbar, const f
  * online softmax (running max and a double sum per row). */
 int lf_attention_streamed_cuda(const float *q, const float *k, const float *v,
                                const uint8_t *mask, int64_t n, int64_t d, int64_t dv, float *out);
-/* For tests without a GPU: the fused kernel's own body (the same source) run on the
- * HOST, block after block with one thread each; host arrays, same layout as the _heads
- * form. It checks the kernel's tiling, masking and online softmax, not its
- * parallelism (races, barriers), which only a GPU run can. */
-int lf_attention_streamed_emulate(const float *q, const float *k, const float *v,
-                                  const uint8_t *mask, int64_t heads, int64_t n, int64_t d,
-                                  int64_t dv, float *out);
 /* The same result by the CPU's algorithm with cuBLAS doing the flops: tiles of 512 keys,
  * scores of all queries against a tile by cuBLAS (scratch n x 512 floats), an
  * online-softmax row kernel, acc += P_tile V_tile by cuBLAS (with the process's math).

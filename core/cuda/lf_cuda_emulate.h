@@ -1,0 +1,51 @@
+/* lf_cuda_emulate.h - the CUDA backend's kernels run on the HOST, for tests on machines
+ * without a GPU. Each kernel's body is one __host__ __device__ function (cuda_util.h,
+ * lf_blk) written so that it is right for any power-of-two thread count; the functions
+ * below run it block after block with one thread each, on host arrays, with the same
+ * arguments as the _cuda function they emulate (cuBLAS products replaced by lf_sgemm).
+ * They check indexing, tiling, masking and the arithmetic of the kernels, not their
+ * parallelism (races, missing barriers) or the cuBLAS/cuSOLVER calls: only a GPU run
+ * checks those. Return 0, or -1 (error set) on bad arguments.
+ */
+#ifndef LF_CUDA_EMULATE_H
+#define LF_CUDA_EMULATE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "projection.h"
+
+int lf_softmax_rows_emulate(const float *x, float *y, int64_t rows, int64_t cols,
+                            const uint8_t *mask);
+int lf_layernorm_emulate(const float *x, float *y, int64_t rows, int64_t cols, const float *w,
+                         const float *b, double eps);
+/* tanh_form 0: lf_gelu_cuda; 1: lf_gelu_tanh_cuda. */
+int lf_gelu_emulate(const float *x, float *y, int64_t rows, int64_t cols, const float *bias,
+                    int tanh_form);
+int lf_add_bias_residual_emulate(float *y, int64_t rows, int64_t cols, const float *bias,
+                                 const float *residual);
+int lf_split_heads_emulate(const float *x, int64_t ldx, int64_t B, int64_t n, int64_t H,
+                           int64_t D, float *out);
+int lf_merge_heads_emulate(const float *in, int64_t B, int64_t n, int64_t H, int64_t D, float *x,
+                           int64_t ldx);
+/* Pooling and conv only (linear / gaussian are one cuBLAS product): -1 for those. */
+int lf_proj_apply_emulate(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use,
+                          int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid);
+/* The fused streamed kernel, heads as lf_attention_streamed_heads_cuda. */
+int lf_attention_streamed_emulate(const float *q, const float *k, const float *v,
+                                  const uint8_t *mask, int64_t heads, int64_t n, int64_t d,
+                                  int64_t dv, float *out);
+/* lf_attention_streamed_blas_cuda: its tile loop and online-update kernel, products by
+ * lf_sgemm. */
+int lf_attention_streamed_blas_emulate(const float *q, const float *k, const float *v,
+                                       const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
+                                       float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
