@@ -111,6 +111,17 @@ static double run_case(lf_cuda_math math, int ta, int tb, int64_t m, int64_t n, 
             for (int64_t i = 0; i < m; i++)
                 for (int64_t j = 0; j < n; j++) got[i * n + j] = cc[i * ldc + j];
             worst = TC_CHECK_BOUNDED("cpu lf_sgemm", got, ref, bound, (size_t)(m * n));
+            /* lf_sgemm_cuda's column-major translation, run by a host loop. */
+            memcpy(c, c0, csz * 4);
+            CHECK(lf_sgemm_emulate(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == 0);
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) got[i * n + j] = c[i * ldc + j];
+            double we = TC_CHECK_BOUNDED("emulated cuBLAS call", got, ref, bound, (size_t)(m * n));
+            worst = we > worst ? we : worst;
+            int pad_ok = 1;
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = n; j < ldc; j++) pad_ok &= memcmp(&c[i * ldc + j], &c0[i * ldc + j], 4) == 0;
+            CHECK_MSG(pad_ok, "emulated cuBLAS call: padding of C was written");
         }
         free(a), free(b), free(c0), free(c), free(cc), free(got), free(ref), free(bound);
         return worst;
@@ -228,7 +239,7 @@ int main(void)
     RUN(test_gemm_arguments);
     if (tc_no_gpu(check_program)) {
         RUN(test_no_device_errors);
-        RUN(test_gemm_fp32); /* the CPU lf_sgemm against the reference and bound */
+        RUN(test_gemm_fp32); /* lf_sgemm and the emulated cuBLAS call against the reference */
         return check_summary();
     }
     on_gpu = 1;

@@ -86,6 +86,31 @@ static int lf_gemm_scale_c(int64_t m, int64_t n, float beta, float *c, int64_t l
     return 0;
 }
 
+// The cuBLAS (column-major) form of a row-major product: operands swapped, m and n
+// swapped, each operand keeping its own transposition flag (see the top comment).
+struct lf_colmajor_gemm {
+    cublasOperation_t opa, opb; // of cuBLAS's first and second operand
+    int m, n, k;
+    const float *a, *b;         // cuBLAS's A (= our B) and B (= our A)
+    int lda, ldb;
+    float *c;
+    int ldc;
+};
+
+static lf_colmajor_gemm lf_to_colmajor(int ta, int tb, int64_t m, int64_t n, int64_t k,
+                                       const float *a, int64_t lda, const float *b, int64_t ldb,
+                                       float *c, int64_t ldc)
+{
+    lf_colmajor_gemm g;
+    g.opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    g.opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    g.m = (int)n, g.n = (int)m, g.k = (int)k;
+    g.a = b, g.lda = (int)ldb;
+    g.b = a, g.ldb = (int)lda;
+    g.c = c, g.ldc = (int)ldc;
+    return g;
+}
+
 extern "C" int lf_sgemm_cuda_ex(lf_cuda_math math, int ta, int tb, int64_t m, int64_t n,
                                 int64_t k, float alpha, const float *a, int64_t lda,
                                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
@@ -95,10 +120,37 @@ extern "C" int lf_sgemm_cuda_ex(lf_cuda_math math, int ta, int tb, int64_t m, in
     if (k == 0) return lf_gemm_scale_c(m, n, beta, c, ldc);
     cublasHandle_t h = lf_cuda_blas();
     if (!h) return -1;
-    LF_CUBLAS_CHECK(cublasGemmEx(h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                 (int)n, (int)m, (int)k, &alpha, b, CUDA_R_32F, (int)ldb, a,
-                                 CUDA_R_32F, (int)lda, &beta, c, CUDA_R_32F, (int)ldc,
+    const lf_colmajor_gemm g = lf_to_colmajor(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
+    LF_CUBLAS_CHECK(cublasGemmEx(h, g.opa, g.opb, g.m, g.n, g.k, &alpha, g.a, CUDA_R_32F, g.lda,
+                                 g.b, CUDA_R_32F, g.ldb, &beta, g.c, CUDA_R_32F, g.ldc,
                                  lf_compute_type(math), CUBLAS_GEMM_DEFAULT));
+    return 0;
+}
+
+// cuBLAS's column-major sgemm semantics, naively in double, on host arrays:
+// C = alpha op(A) op(B) + beta C with X(i, j) = x[i + j ld].
+static void lf_colmajor_sgemm_host(const lf_colmajor_gemm &g, float alpha, float beta)
+{
+    for (int j = 0; j < g.n; j++)
+        for (int i = 0; i < g.m; i++) {
+            double s = 0;
+            for (int t = 0; t < g.k; t++) {
+                double av = g.opa == CUBLAS_OP_N ? g.a[i + (int64_t)t * g.lda] : g.a[t + (int64_t)i * g.lda];
+                double bv = g.opb == CUBLAS_OP_N ? g.b[t + (int64_t)j * g.ldb] : g.b[j + (int64_t)t * g.ldb];
+                s += av * bv;
+            }
+            float *cij = g.c + i + (int64_t)j * g.ldc;
+            *cij = (float)(alpha * s + (beta != 0.0f ? beta * (double)*cij : 0.0));
+        }
+}
+
+extern "C" int lf_sgemm_emulate(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                                const float *a, int64_t lda, const float *b, int64_t ldb,
+                                float beta, float *c, int64_t ldc)
+{
+    LF_TRY(lf_gemm_check("lf_sgemm_emulate", LF_CUDA_FP32, ta, tb, m, n, k, a, lda, b, ldb, c, ldc));
+    if (m == 0 || n == 0) return 0;
+    lf_colmajor_sgemm_host(lf_to_colmajor(ta, tb, m, n, k, a, lda, b, ldb, c, ldc), alpha, beta);
     return 0;
 }
 
@@ -128,10 +180,10 @@ extern "C" int lf_sgemm_batched_cuda(int ta, int tb, int64_t m, int64_t n, int64
     }
     cublasHandle_t h = lf_cuda_blas();
     if (!h) return -1;
+    const lf_colmajor_gemm g = lf_to_colmajor(ta, tb, m, n, k, a, lda, b, ldb, c, ldc);
     LF_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        h, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m, (int)k,
-        &alpha, b, CUDA_R_32F, (int)ldb, (long long)stride_b, a, CUDA_R_32F, (int)lda,
-        (long long)stride_a, &beta, c, CUDA_R_32F, (int)ldc, (long long)stride_c, (int)batch,
-        lf_compute_type(lf_math), CUBLAS_GEMM_DEFAULT));
+        h, g.opa, g.opb, g.m, g.n, g.k, &alpha, g.a, CUDA_R_32F, g.lda, (long long)stride_b, g.b,
+        CUDA_R_32F, g.ldb, (long long)stride_a, &beta, g.c, CUDA_R_32F, g.ldc, (long long)stride_c,
+        (int)batch, lf_compute_type(lf_math), CUBLAS_GEMM_DEFAULT));
     return 0;
 }

@@ -18,6 +18,11 @@ extern "C" {
 
 #include "projection.h"
 
+/* lf_sgemm_cuda's translation of a row-major product into cuBLAS's column-major call
+ * (operands, sizes, flags, leading dimensions), executed by a naive host loop with
+ * cuBLAS's column-major semantics (sums in double). */
+int lf_sgemm_emulate(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+                     int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 int lf_softmax_rows_emulate(const float *x, float *y, int64_t rows, int64_t cols,
                             const uint8_t *mask);
 int lf_layernorm_emulate(const float *x, float *y, int64_t rows, int64_t cols, const float *w,
@@ -43,6 +48,11 @@ int lf_attention_streamed_emulate(const float *q, const float *k, const float *v
 int lf_attention_streamed_blas_emulate(const float *q, const float *k, const float *v,
                                        const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
                                        float *out);
+
+/* lf_sv_batch_cuda's Gram step: the same cublasDsyrk arguments run by a host loop with
+ * cuBLAS's semantics, then LAPACKE_dsyevd (as cusolverDnDsyevd) and the square roots in
+ * descending order; host arrays. */
+int lf_sv_batch_emulate(const float *a, int64_t count, int64_t m, int64_t n, double *sv);
 
 #ifdef __cplusplus
 }

@@ -41,6 +41,24 @@ __global__ void sqrt_reverse_kernel(const double *w, int64_t r, double *sv)
     }
 }
 
+// The Gram product of a row-major m x n float matrix (column-major n x m B = A^T, ld n)
+// as a cublasDsyrk call: the smaller of B B^T (n <= m) and B^T B, lower triangle.
+struct lf_syrk_args {
+    cublasOperation_t trans;
+    int n, k, lda, ldc;
+};
+static lf_syrk_args lf_gram_syrk(int m, int n)
+{
+    lf_syrk_args g;
+    g.lda = n;
+    if (n <= m)
+        g.trans = CUBLAS_OP_N, g.n = n, g.k = m; // C (n x n) = B B^T, B n x m
+    else
+        g.trans = CUBLAS_OP_T, g.n = m, g.k = n; // C (m x m) = B^T B
+    g.ldc = g.n;
+    return g;
+}
+
 static unsigned grid_for(int64_t total)
 {
     int64_t b = (total + kThreads - 1) / kThreads;
@@ -95,12 +113,9 @@ extern "C" int lf_sv_batch_cuda(const float *a, int64_t count, int64_t m, int64_
         to_double_check_kernel<<<grid_for(mn), kThreads>>>(a + c * mn, da, mn, dbad,
                                                            (unsigned long long)(c * mn));
         LF_CUDA_LAUNCHED_TRY();
-        if (N <= M)
-            LF_CUBLAS_TRY(cublasDsyrk(blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N, N, M, &one, da, N,
-                                      &zero, g, R));
-        else
-            LF_CUBLAS_TRY(cublasDsyrk(blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, M, N, &one, da, N,
-                                      &zero, g, R));
+        const lf_syrk_args sy = lf_gram_syrk(M, N);
+        LF_CUBLAS_TRY(cublasDsyrk(blas, CUBLAS_FILL_MODE_LOWER, sy.trans, sy.n, sy.k, &one, da,
+                                  sy.lda, &zero, g, sy.ldc));
         LF_CUSOLVER_TRY(cusolverDnDsyevd(solver, CUSOLVER_EIG_MODE_NOVECTOR, CUBLAS_FILL_MODE_LOWER,
                                          R, g, R, w, work, lwork, dinfo + c));
         sqrt_reverse_kernel<<<grid_for(r), kThreads>>>(w, r, sv + c * r);
@@ -140,4 +155,51 @@ fail:
     lf_cuda_free(g);
     lf_cuda_free(da);
     return -1;
+}
+
+// LAPACKE's prototype (lapacke.h pulls in C's complex.h, awkward in C++); lapack_int is
+// int in the suite's builds (LP64).
+extern "C" int LAPACKE_dsyevd(int matrix_layout, char jobz, char uplo, int n, double *a, int lda,
+                              double *w);
+
+extern "C" int lf_sv_batch_emulate(const float *a, int64_t count, int64_t m, int64_t n, double *sv)
+{
+    if (count < 0 || m < 1 || n < 1 || m > INT_MAX || n > INT_MAX || !a || !sv)
+        LF_FAIL("lf_sv_batch_emulate: bad arguments");
+    const int64_t r = m < n ? m : n, mn = m * n;
+    double *da = (double *)malloc((size_t)mn * sizeof(double));
+    double *g = (double *)malloc((size_t)(r * r) * sizeof(double));
+    double *w = (double *)malloc((size_t)r * sizeof(double));
+    int rc = 0;
+    if (!da || !g || !w) {
+        lf_error_set("lf_sv_batch_emulate: out of memory");
+        rc = -1;
+    }
+    for (int64_t c = 0; c < count && rc == 0; c++) {
+        for (int64_t i = 0; i < mn; i++) da[i] = (double)a[c * mn + i];
+        const lf_syrk_args sy = lf_gram_syrk((int)m, (int)n);
+        // cublasDsyrk's semantics, lower triangle: C = op(A) op(A)^T with op(A) n x k.
+        for (int j = 0; j < sy.n; j++)
+            for (int i = j; i < sy.n; i++) {
+                double s = 0;
+                for (int t = 0; t < sy.k; t++) {
+                    double ai = sy.trans == CUBLAS_OP_N ? da[i + (int64_t)t * sy.lda] : da[t + (int64_t)i * sy.lda];
+                    double aj = sy.trans == CUBLAS_OP_N ? da[j + (int64_t)t * sy.lda] : da[t + (int64_t)j * sy.lda];
+                    s += ai * aj;
+                }
+                g[i + (int64_t)j * sy.ldc] = s;
+            }
+        // LAPACK_COL_MAJOR = 102: the layout cuSOLVER uses.
+        if (LAPACKE_dsyevd(102, 'N', 'L', sy.n, g, sy.ldc, w) != 0) {
+            lf_error_set("lf_sv_batch_emulate: dsyevd failed on matrix %lld", (long long)c);
+            rc = -1;
+            break;
+        }
+        for (int64_t i = 0; i < r; i++) {
+            double lam = w[r - 1 - i];
+            sv[c * r + i] = lam > 0 ? sqrt(lam) : 0.0;
+        }
+    }
+    free(da), free(g), free(w);
+    return rc;
 }
