@@ -21,10 +21,12 @@
  *
  * lf_cuda_emulate.h runs the kernels' own bodies on the host, for tests without a GPU.
  *
- * Status (2026-12-01): written and compiled (sm_80, sm_90) on a machine without a GPU;
- * argument checks and the tests' CPU-side references pass there, but no kernel has run
- * yet. Run tests/gpu_check.sh on a GPU (see its header for machines without the
- * suite's packages) before trusting any result of this backend.
+ * Status (2026-12-01): written and compiled (sm_80, sm_90) on a machine without a GPU.
+ * There, the argument checks, the tests' references and bounds (on the CPU twins), and
+ * host emulations of the kernel bodies and of the cuBLAS argument translations pass;
+ * nothing has run on a GPU yet (no parallel execution, no cuBLAS / cuSOLVER call, no
+ * launch configuration, no shared-memory limit). Run tests/gpu_check.sh on a GPU (see
+ * its header for machines without the suite's packages) before trusting any result.
  */
 #ifndef LF_CUDA_H
 #define LF_CUDA_H
