@@ -13,7 +13,9 @@
  * (MiniLM). Linformer is the same chain of float32 operations with the same inner
  * dimensions (<= 64 on the tiny models), so the tiny-model bound applies to it too.
  *
- * The plumbing of the CPU Linformer hook is itself checked without a GPU: with linear
+ * Without a GPU, lf_encoder_forward_emulate runs the GPU forward's own code path with
+ * every step emulated on the host (lf_cuda_emulate.h) against the CPU forward, same
+ * tolerance. The plumbing of the CPU Linformer hook is itself checked without a GPU: with linear
  * projections equal to the identity (k = n) and no padding (a linear projection's slots
  * all count, so padded rows would add zero keys) Linformer attention is dense
  * attention, and the hooked CPU forward must equal the plain one within 2e-5 + 2e-5. */
@@ -196,6 +198,69 @@ static double compare(const lf_model *m, const lf_model_cuda *dm, int64_t B, int
     return e;
 }
 
+/* Without a GPU: lf_encoder_forward_cuda's own code path with every step emulated on the
+ * host, against the CPU forward (same tolerance), for every attention. */
+static double compare_emulated(const lf_model *m, int64_t B, int64_t n, lf_cuda_attn at,
+                               const lf_plan *plan, double tol, uint64_t seed, const char *what)
+{
+    const lf_model_config *c = &m->config;
+    const size_t total = (size_t)(B * n * c->hidden_size);
+    int32_t *ids = malloc((size_t)(B * n) * 4);
+    uint8_t *mask = malloc((size_t)(B * n));
+    float *cpu = malloc(total * 4), *emu = malloc(total * 4);
+    lf_proj_cuda *hp = NULL;
+    make_batch(c, B, n, seed, 1, ids, mask);
+    double e = -1;
+    if (plan) { /* host-weight views of the plan's projections */
+        hp = calloc((size_t)plan->n_proj, sizeof *hp);
+        for (int i = 0; i < plan->n_proj; i++) {
+            const lf_proj *pr = &plan->proj[i];
+            hp[i].kind = pr->kind, hp[i].k = pr->k, hp[i].n = pr->n, hp[i].window = pr->window;
+            hp[i].weights = pr->weights;
+        }
+    }
+    lf_encoder_attn_cuda a = {at, plan, hp};
+    if (cpu_forward(m, ids, mask, B, n, at == LF_CUDA_ATTN_LINFORMER ? plan : NULL, cpu) == 0) {
+        int rc = lf_encoder_forward_emulate(m, ids, mask, B, n, &a, emu);
+        CHECK_MSG(rc == 0, "%s: %s", what, lf_error_get());
+        if (rc == 0) {
+            char name[160];
+            snprintf(name, sizeof name, "emulated %s, %s attention", what, lf_cuda_attn_name(at));
+            e = CHECK_ARRAYS(name, emu, cpu, total, tol, tol);
+        }
+    }
+    free(hp), free(ids), free(mask), free(cpu), free(emu);
+    return e;
+}
+
+static void test_tiny_models_emulated(void)
+{
+    double worst = 0;
+    for (int roberta = 0; roberta < 2; roberta++) {
+        lf_model *m = load_tiny(roberta);
+        if (!m) return;
+        const lf_model_config *c = &m->config;
+        const int L = c->num_hidden_layers, H = c->num_attention_heads;
+        const int64_t n = c->max_seq_len < 24 ? c->max_seq_len : 24;
+        const char *name = roberta ? "tiny RoBERTa" : "tiny BERT";
+        for (int at = 0; at < 3; at++)
+            worst = fmax(worst, compare_emulated(m, 3, n, (lf_cuda_attn)at, NULL, 2e-5, 10 + (uint64_t)at, name));
+        lf_plan plan;
+        int64_t k8[64], k6[64];
+        for (int i = 0; i < L * H; i++) k8[i] = 8, k6[i] = 6;
+        if (lf_plan_init(&plan, L, H, n, k8, LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, 7) == 0) {
+            worst = fmax(worst, compare_emulated(m, 3, n, LF_CUDA_ATTN_LINFORMER, &plan, 2e-5, 20, name));
+            lf_plan_free(&plan);
+        }
+        if (lf_plan_init(&plan, L, H, n, k6, LF_SHARE_NONE, LF_PROJ_MEAN, 7) == 0) {
+            worst = fmax(worst, compare_emulated(m, 3, n, LF_CUDA_ATTN_LINFORMER, &plan, 2e-5, 21, name));
+            lf_plan_free(&plan);
+        }
+        lf_model_free(m);
+    }
+    check_notef("max |emulated - cpu| %.2e", worst);
+}
+
 static void test_tiny_models(void)
 {
     double worst = 0;
@@ -253,6 +318,7 @@ int main(void)
     check_program = "test_cuda_encoder";
     RUN(test_arguments);
     RUN(test_cpu_hook_identity);
+    RUN(test_tiny_models_emulated);
     if (tc_no_gpu(check_program)) return check_summary();
     RUN(test_tiny_models);
     RUN(test_minilm);

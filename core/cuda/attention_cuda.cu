@@ -466,3 +466,27 @@ extern "C" int lf_attention_streamed_blas_emulate(const float *q, const float *k
     free(s), free(acc), free(mx), free(alpha), free(l);
     return rc;
 }
+
+// lf_attend_cuda on the host, head after head: scores by lf_sgemm_emulate, the softmax
+// kernel's body, P V by lf_sgemm_emulate (p: [heads, n, m] or NULL).
+extern "C" int lf_attention_heads_emulate(const float *q, const float *keys, const float *vals,
+                                          const uint8_t *mask, int64_t heads, int64_t n, int64_t m,
+                                          int64_t d, int64_t dv, float *p, float *out)
+{
+    if (heads < 1 || n < 1 || m < 1 || d < 1 || dv < 1 || !q || !keys || !vals || !out)
+        LF_FAIL("lf_attention_heads_emulate: bad arguments");
+    const float scale = (float)(1.0 / sqrt((double)d));
+    float *s = p ? NULL : (float *)malloc((size_t)(n * m) * sizeof(float));
+    if (!p && !s) LF_FAIL("lf_attention_heads_emulate: out of memory");
+    int rc = 0;
+    for (int64_t h = 0; h < heads && rc == 0; h++) {
+        float *sh = p ? p + h * n * m : s;
+        rc = lf_sgemm_emulate(0, 1, n, m, d, scale, q + h * n * d, d, keys + h * m * d, d, 0.0f, sh, m);
+        if (rc == 0) rc = lf_softmax_rows_emulate(sh, sh, n, m, mask);
+        if (rc == 0)
+            rc = lf_sgemm_emulate(0, 0, n, dv, m, 1.0f, sh, m, vals + h * m * dv, dv, 0.0f,
+                                  out + h * n * dv, dv);
+    }
+    free(s);
+    return rc;
+}

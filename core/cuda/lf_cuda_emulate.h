@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#include "projection.h"
+#include "lf_cuda.h"
 
 /* lf_sgemm_cuda's translation of a row-major product into cuBLAS's column-major call
  * (operands, sizes, flags, leading dimensions), executed by a naive host loop with
@@ -53,6 +53,27 @@ int lf_attention_streamed_blas_emulate(const float *q, const float *k, const flo
  * cuBLAS's semantics, then LAPACKE_dsyevd (as cusolverDnDsyevd) and the square roots in
  * descending order; host arrays. */
 int lf_sv_batch_emulate(const float *a, int64_t count, int64_t m, int64_t n, double *sv);
+
+/* Every projection kind (linear / gaussian: lf_apply_matrix_cuda's steps with
+ * lf_sgemm_emulate). */
+int lf_proj_apply_emulate_any(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use,
+                              int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid);
+/* lf_attention_{dense,projected}_heads_cuda: heads heads of n queries against m keys. */
+int lf_attention_heads_emulate(const float *q, const float *keys, const float *vals,
+                               const uint8_t *mask, int64_t heads, int64_t n, int64_t m, int64_t d,
+                               int64_t dv, float *p, float *out);
+
+/* lf_attention_linformer_ws_cuda with e, f holding HOST weights. */
+int lf_attention_linformer_ws_emulate(const float *q, const float *k, const float *v,
+                                      const uint8_t *mask, int64_t n, int64_t d, int64_t dv,
+                                      const lf_proj_cuda *e, const lf_proj_cuda *f, int64_t kp,
+                                      float *p, float *out, float *kb, float *vb, uint8_t *slots);
+/* lf_encoder_forward_cuda's own code path (the same function) with every step replaced
+ * by its host emulation: the host model m, host arrays; for Linformer, attn->proj holds
+ * HOST weights (e.g. {kind, k, n, window, weights} of plan->proj[i]). */
+int lf_encoder_forward_emulate(const lf_model *m, const int32_t *ids, const uint8_t *mask,
+                               int64_t B, int64_t n, const lf_encoder_attn_cuda *attn,
+                               float *hidden_out);
 
 #ifdef __cplusplus
 }

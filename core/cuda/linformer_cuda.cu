@@ -75,3 +75,20 @@ extern "C" void lf_plan_free_cuda(lf_proj_cuda *proj, int n_proj)
     for (int i = 0; i < n_proj; i++) lf_proj_free_cuda(&proj[i]);
     free(proj);
 }
+
+// lf_attention_linformer_ws_cuda on the host: e, f hold HOST weights.
+extern "C" int lf_attention_linformer_ws_emulate(const float *q, const float *k, const float *v,
+                                                 const uint8_t *mask, int64_t n, int64_t d,
+                                                 int64_t dv, const lf_proj_cuda *e,
+                                                 const lf_proj_cuda *f, int64_t kp, float *p,
+                                                 float *out, float *kb, float *vb, uint8_t *slots)
+{
+    if (!e || !f || !kb || !vb || !slots) LF_FAIL("lf_attention_linformer_emulate: NULL argument");
+    if (kp < 1 || kp > e->k || kp > f->k) LF_FAIL("lf_attention_linformer_emulate: bad kp");
+    const lf_proj he = {e->kind, e->k, e->n, e->window, e->weights};
+    const lf_proj hf = {f->kind, f->k, f->n, f->window, f->weights};
+    LF_TRY(lf_proj_apply_emulate_any(&he, kp, k, n, d, mask, kb, slots));
+    LF_TRY(lf_proj_apply_emulate_any(&hf, kp, v, n, dv, mask, vb, slots + kp));
+    for (int64_t j = 0; j < kp; j++) slots[j] = slots[j] && slots[kp + j];
+    return lf_attention_heads_emulate(q, kb, vb, slots, 1, n, kp, d, dv, p, out);
+}

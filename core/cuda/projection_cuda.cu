@@ -250,3 +250,41 @@ extern "C" int lf_proj_apply_cuda(const lf_proj_cuda *p, int64_t k_use, const fl
     LF_CUDA_LAUNCHED();
     return 0;
 }
+
+// lf_apply_matrix_cuda's steps on the host: padded rows zeroed in a copy, slot_valid from
+// the mask, then the product through lf_sgemm_emulate.
+static int lf_apply_matrix_emulate(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use,
+                                   int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid)
+{
+    float *scratch = NULL;
+    const float *xs = x;
+    float alpha = 1.0f;
+    if (p->kind == LF_PROJ_GAUSSIAN && k_use < p->k) alpha = (float)sqrt((double)p->k / (double)k_use);
+    if (mask) {
+        if (!(scratch = (float *)malloc((size_t)(n_use * d) * sizeof(float))))
+            LF_FAIL("lf_proj_apply_emulate: out of memory");
+        int any = 0;
+        for (int64_t e = 0; e < n_use * d; e++) scratch[e] = mask[e / d] ? x[e] : 0.0f;
+        for (int64_t i = 0; i < n_use; i++) any |= mask[i] != 0;
+        if (slot_valid) memset(slot_valid, any, (size_t)k_use);
+        xs = scratch;
+    } else if (slot_valid) {
+        memset(slot_valid, 1, (size_t)k_use);
+    }
+    int rc = lf_sgemm_emulate(0, 0, k_use, d, n_use, alpha, p->weights, p->n, xs, d, 0.0f, xbar, d);
+    free(scratch);
+    return rc;
+}
+
+extern "C" int lf_proj_apply_emulate_any(const lf_proj *p, int64_t k_use, const float *x,
+                                         int64_t n_use, int64_t d, const uint8_t *mask, float *xbar,
+                                         uint8_t *slot_valid)
+{
+    if (!p || !x || !xbar) LF_FAIL("lf_proj_apply_emulate: NULL projection, x or xbar");
+    if (p->kind == LF_PROJ_LINEAR || p->kind == LF_PROJ_GAUSSIAN) {
+        if (k_use < 1 || k_use > p->k || n_use < 1 || n_use > p->n || d < 1 || !p->weights)
+            LF_FAIL("lf_proj_apply_emulate: bad sizes");
+        return lf_apply_matrix_emulate(p, k_use, x, n_use, d, mask, xbar, slot_valid);
+    }
+    return lf_proj_apply_emulate(p, k_use, x, n_use, d, mask, xbar, slot_valid);
+}
