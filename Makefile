@@ -131,7 +131,8 @@ $(CUDA_LIB): $(CUDA_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN)/tests/test_cuda%: tests/test_cuda%.c tests/check.h $(CUDA_LIB) $(LIB)
+$(BIN)/tests/test_cuda%: tests/test_cuda%.c tests/check.h $(wildcard tests/test_cuda*.h) \
+                         $(wildcard core/cuda/*.h) $(wildcard core/*.h) $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests -Icore/cuda -I$(CUDA_HOME)/include $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
 endif

@@ -1,0 +1,427 @@
+// encoder_cuda.cu - the BERT / RoBERTa encoder forward on the GPU, twin of
+// lf_encoder_forward (core/encoder.c), with the attention of every layer chosen among
+// dense, streamed exact (fused kernel or cuBLAS tiles) and Linformer (a projection
+// plan). The same steps in the same order as the CPU code: embeddings (word + type) +
+// position and layer norm; per layer the fused QKV product, its bias, the head split,
+// attention, the merge, the output projection with bias and residual, layer norm, the
+// feed-forward product with GELU, the second product with bias and residual, layer norm.
+// Products run with the process's math (lf_cuda_set_math).
+#include <string.h>
+
+#include "cuda_util.h"
+
+// The steps of the forward, on the device or (lf_encoder_forward_emulate) their host
+// emulations: the forward below is one code path for both.
+struct lf_enc_ops {
+    void *(*alloc)(size_t);
+    void (*release)(void *);
+    int (*upload)(void *, const void *, size_t);
+    int (*download)(void *, const void *, size_t);
+    int (*gemm)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t, const float *,
+                int64_t, float, float *, int64_t);
+    int (*bias_res)(float *, int64_t, int64_t, const float *, const float *);
+    int (*split)(const float *, int64_t, int64_t, int64_t, int64_t, int64_t, float *);
+    int (*merge)(const float *, int64_t, int64_t, int64_t, int64_t, float *, int64_t);
+    int (*layernorm)(const float *, float *, int64_t, int64_t, const float *, const float *, double);
+    int (*gelu)(const float *, float *, int64_t, int64_t, const float *, int);
+    int (*embed)(const int32_t *, const int32_t *, const float *, const float *, const float *,
+                 int64_t, int64_t, float *);
+    int (*dense_heads)(const float *, const float *, const float *, const uint8_t *, int64_t,
+                       int64_t, int64_t, int64_t, float *, float *);
+    int (*streamed_heads)(const float *, const float *, const float *, const uint8_t *, int64_t,
+                          int64_t, int64_t, int64_t, float *);
+    int (*streamed_blas)(const float *, const float *, const float *, const uint8_t *, int64_t,
+                         int64_t, int64_t, float *);
+    int (*linformer_ws)(const float *, const float *, const float *, const uint8_t *, int64_t,
+                        int64_t, int64_t, const lf_proj_cuda *, const lf_proj_cuda *, int64_t,
+                        float *, float *, float *, float *, uint8_t *);
+};
+
+// ---- model --------------------------------------------------------------------------
+
+// The tensors of lf_model_weights with their element counts, in one table so that the
+// upload and the pointer translation cannot disagree.
+#define LF_TENSORS(X)                                                                              \
+    X(word_emb, (size_t)V * C)                                                                     \
+    X(pos_emb, (size_t)P * C)                                                                      \
+    X(type_emb, (size_t)T * C)                                                                     \
+    X(emb_ln_w, (size_t)C)                                                                         \
+    X(emb_ln_b, (size_t)C)                                                                         \
+    X(qkv_w, (size_t)L * 3 * C * C)                                                                \
+    X(qkv_b, (size_t)L * 3 * C)                                                                    \
+    X(attn_out_w, (size_t)L * C * C)                                                               \
+    X(attn_out_b, (size_t)L * C)                                                                   \
+    X(attn_ln_w, (size_t)L * C)                                                                    \
+    X(attn_ln_b, (size_t)L * C)                                                                    \
+    X(ffn_in_w, (size_t)L * I * C)                                                                 \
+    X(ffn_in_b, (size_t)L * I)                                                                     \
+    X(ffn_out_w, (size_t)L * C * I)                                                                \
+    X(ffn_out_b, (size_t)L * C)                                                                    \
+    X(ffn_ln_w, (size_t)L * C)                                                                     \
+    X(ffn_ln_b, (size_t)L * C)
+
+extern "C" int lf_model_upload_cuda(const lf_model *m, lf_model_cuda *dm)
+{
+    if (!dm) LF_FAIL("lf_model_upload_cuda: NULL output");
+    memset(dm, 0, sizeof *dm);
+    if (!m || !m->params) LF_FAIL("lf_model_upload_cuda: no model");
+    const lf_model_config *c = &m->config;
+    const size_t V = (size_t)c->vocab_size, P = (size_t)c->max_position_embeddings,
+                 T = (size_t)c->type_vocab_size, C = (size_t)c->hidden_size,
+                 L = (size_t)c->num_hidden_layers, I = (size_t)c->intermediate_size;
+    // The device allocation mirrors the host one: the same offsets from params.
+    size_t span = 0;
+#define LF_SPAN(name, count)                                                                       \
+    {                                                                                              \
+        size_t end_ = (size_t)(m->w.name - m->params) + (count);                                   \
+        if (m->w.name < m->params) LF_FAIL("lf_model_upload_cuda: %s outside the parameters", #name); \
+        if (end_ > span) span = end_;                                                              \
+    }
+    LF_TENSORS(LF_SPAN)
+#undef LF_SPAN
+    float *d = (float *)lf_cuda_alloc(span * sizeof(float));
+    if (!d) {
+        lf_error_prefix("lf_model_upload_cuda: %zu parameters", span);
+        return -1;
+    }
+    if (lf_cuda_upload(d, m->params, span * sizeof(float)) != 0) {
+        lf_cuda_free(d);
+        return -1;
+    }
+    dm->config = *c;
+    dm->params = d;
+#define LF_POINT(name, count) dm->w.name = d + (m->w.name - m->params);
+    LF_TENSORS(LF_POINT)
+#undef LF_POINT
+    return 0;
+}
+
+extern "C" void lf_model_free_cuda(lf_model_cuda *dm)
+{
+    if (!dm) return;
+    lf_cuda_free(dm->params);
+    memset(dm, 0, sizeof *dm);
+}
+
+// ---- workspace ----------------------------------------------------------------------
+
+static void lf_ws_free(const lf_enc_ops *ops, lf_encoder_ws_cuda *ws)
+{
+    if (!ws) return;
+    float *bufs[] = {ws->x, ws->qkv, ws->q, ws->k, ws->v, ws->ctx, ws->merged, ws->tmp, ws->ffn,
+                     ws->kb, ws->vb};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) ops->release(bufs[i]);
+    ops->release(ws->slots);
+    ops->release(ws->ids);
+    ops->release(ws->pos);
+    ops->release(ws->mask);
+    free(ws->hpos);
+    memset(ws, 0, sizeof *ws);
+}
+
+static int lf_ws_init(const lf_enc_ops *ops, lf_encoder_ws_cuda *ws, const lf_model_cuda *m,
+                      int64_t B, int64_t n)
+{
+    const char *fn = "lf_encoder_ws_init_cuda";
+    if (!ws) LF_FAIL("%s: no workspace (NULL)", fn);
+    memset(ws, 0, sizeof *ws);
+    if (!m || !m->params) LF_FAIL("%s: no model", fn);
+    const lf_model_config *c = &m->config;
+    if (B < 1 || n < 1) LF_FAIL("%s: batch %lld x %lld: sizes must be positive", fn, (long long)B, (long long)n);
+    if (n > c->max_seq_len)
+        LF_FAIL("%s: sequence length %lld exceeds the model's maximum of %d positions", fn,
+                (long long)n, c->max_seq_len);
+    const int64_t C = c->hidden_size, I = c->intermediate_size;
+    if (B > INT32_MAX / n || B * n > INT32_MAX / (3 * C > I ? 3 * C : I))
+        LF_FAIL("%s: batch %lld x %lld tokens is too large", fn, (long long)B, (long long)n);
+    const size_t rows = (size_t)(B * n), f = sizeof(float);
+    ws->B = B, ws->n = n, ws->C = C, ws->H = c->num_attention_heads, ws->D = c->head_dim, ws->inter = I;
+    if (!(ws->x = (float *)ops->alloc(rows * (size_t)C * f)) ||
+        !(ws->qkv = (float *)ops->alloc(rows * 3 * (size_t)C * f)) ||
+        !(ws->q = (float *)ops->alloc(rows * (size_t)C * f)) ||
+        !(ws->k = (float *)ops->alloc(rows * (size_t)C * f)) ||
+        !(ws->v = (float *)ops->alloc(rows * (size_t)C * f)) ||
+        !(ws->ctx = (float *)ops->alloc(rows * (size_t)C * f)) ||
+        !(ws->merged = (float *)ops->alloc(rows * (size_t)C * f)) ||
+        !(ws->tmp = (float *)ops->alloc(rows * (size_t)C * f)) ||
+        !(ws->ffn = (float *)ops->alloc(rows * (size_t)I * f)) ||
+        !(ws->ids = (int32_t *)ops->alloc(rows * sizeof(int32_t))) ||
+        !(ws->pos = (int32_t *)ops->alloc(rows * sizeof(int32_t))) ||
+        !(ws->mask = (uint8_t *)ops->alloc(rows)) ||
+        !(ws->hpos = (int32_t *)malloc(rows * sizeof(int32_t)))) {
+        if (ws->x && !ws->hpos && ws->mask) lf_error_set("%s: out of host memory", fn);
+        lf_error_prefix("%s: batch %lld x %lld", fn, (long long)B, (long long)n);
+        lf_ws_free(ops, ws);
+        return -1;
+    }
+    return 0;
+}
+
+// Linformer scratch for projections of up to kp rows.
+static int lf_ws_reserve_kb(const lf_enc_ops *ops, lf_encoder_ws_cuda *ws, int64_t kp)
+{
+    if (kp <= ws->kb_cap) return 0;
+    ops->release(ws->kb), ops->release(ws->vb), ops->release(ws->slots);
+    ws->kb = ws->vb = NULL;
+    ws->slots = NULL;
+    ws->kb_cap = 0;
+    if (!(ws->kb = (float *)ops->alloc((size_t)(kp * ws->D) * sizeof(float))) ||
+        !(ws->vb = (float *)ops->alloc((size_t)(kp * ws->D) * sizeof(float))) ||
+        !(ws->slots = (uint8_t *)ops->alloc(2 * (size_t)kp)))
+        return -1;
+    ws->kb_cap = kp;
+    return 0;
+}
+
+// ---- forward --------------------------------------------------------------------------
+
+// x[r, i] = (word[ids[r]] + type[0]) + pos[pos[r]] (Hugging Face's order, as the CPU).
+__host__ __device__ static inline void embed_body(int64_t e, const int32_t *ids, const int32_t *pos,
+                                                  const float *word, const float *posemb,
+                                                  const float *type, int64_t C, float *x)
+{
+    int64_t r = e / C, i = e % C;
+    x[e] = (word[(int64_t)ids[r] * C + i] + type[i]) + posemb[(int64_t)pos[r] * C + i];
+}
+
+__global__ void embed_kernel(const int32_t *ids, const int32_t *pos, const float *word,
+                             const float *posemb, const float *type, int64_t total, int64_t C,
+                             float *x)
+{
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < total;
+         e += (int64_t)gridDim.x * blockDim.x)
+        embed_body(e, ids, pos, word, posemb, type, C, x);
+}
+
+static int lf_embed_cuda(const int32_t *ids, const int32_t *pos, const float *word,
+                         const float *posemb, const float *type, int64_t rows, int64_t C, float *x)
+{
+    int64_t total = rows * C, blocks = (total + 255) / 256;
+    embed_kernel<<<(unsigned)(blocks > 65535 ? 65535 : blocks), 256>>>(ids, pos, word, posemb, type,
+                                                                       total, C, x);
+    LF_CUDA_LAUNCHED();
+    return 0;
+}
+
+static int lf_embed_emulate(const int32_t *ids, const int32_t *pos, const float *word,
+                            const float *posemb, const float *type, int64_t rows, int64_t C, float *x)
+{
+    for (int64_t e = 0; e < rows * C; e++) embed_body(e, ids, pos, word, posemb, type, C, x);
+    return 0;
+}
+
+static int lf_gelu_act_cuda(const float *x, float *y, int64_t rows, int64_t cols, const float *bias,
+                            int tanh_form)
+{
+    return tanh_form ? lf_gelu_tanh_cuda(x, y, rows, cols, bias) : lf_gelu_cuda(x, y, rows, cols, bias);
+}
+
+static int lf_host_copy(void *dst, const void *src, size_t bytes)
+{
+    if (bytes) memcpy(dst, src, bytes);
+    return 0;
+}
+static void *lf_host_alloc(size_t bytes) { return bytes ? malloc(bytes) : NULL; }
+
+static const lf_enc_ops lf_ops_cuda = {lf_cuda_alloc, lf_cuda_free, lf_cuda_upload,
+                                       lf_cuda_download, lf_sgemm_cuda, lf_add_bias_residual_cuda,
+                                       lf_split_heads_cuda, lf_merge_heads_cuda, lf_layernorm_cuda,
+                                       lf_gelu_act_cuda, lf_embed_cuda,
+                                       lf_attention_dense_heads_cuda,
+                                       lf_attention_streamed_heads_cuda,
+                                       lf_attention_streamed_blas_cuda,
+                                       lf_attention_linformer_ws_cuda};
+
+static int lf_dense_heads_emulate(const float *q, const float *k, const float *v,
+                                  const uint8_t *mask, int64_t H, int64_t n, int64_t d, int64_t dv,
+                                  float *p, float *out)
+{
+    return lf_attention_heads_emulate(q, k, v, mask, H, n, n, d, dv, p, out);
+}
+
+static const lf_enc_ops lf_ops_emulate = {lf_host_alloc, free, lf_host_copy, lf_host_copy,
+                                          lf_sgemm_emulate, lf_add_bias_residual_emulate,
+                                          lf_split_heads_emulate, lf_merge_heads_emulate,
+                                          lf_layernorm_emulate, lf_gelu_emulate, lf_embed_emulate,
+                                          lf_dense_heads_emulate, lf_attention_streamed_emulate,
+                                          lf_attention_streamed_blas_emulate,
+                                          lf_attention_linformer_ws_emulate};
+
+// Position-embedding rows as lf_enc_positions (core/encoder.c): BERT offset + i;
+// RoBERTa counts the non-pad ids from pad + 1 and gives pad ids row pad.
+static void lf_positions(const lf_model_config *c, const int32_t *ids, int64_t B, int64_t n,
+                         int32_t *pos)
+{
+    for (int64_t b = 0; b < B; b++) {
+        const int32_t *row = ids + b * n;
+        int32_t *prow = pos + b * n;
+        if (c->family == LF_MODEL_ROBERTA) {
+            int32_t count = 0;
+            for (int64_t i = 0; i < n; i++) {
+                if (row[i] != c->pad_token_id) count++;
+                prow[i] = row[i] != c->pad_token_id ? c->pad_token_id + count : c->pad_token_id;
+            }
+        } else {
+            for (int64_t i = 0; i < n; i++) prow[i] = c->position_offset + (int32_t)i;
+        }
+    }
+}
+
+static const char *const lf_attn_names[] = {"dense", "streamed", "streamed-blas", "linformer"};
+
+extern "C" const char *lf_cuda_attn_name(lf_cuda_attn a)
+{
+    return (int)a >= 0 && (int)a < 4 ? lf_attn_names[a] : "unknown";
+}
+
+// One layer's attention for every (sequence, head): q, k, v, ctx are (B, H, n, D).
+static int lf_layer_attention(const lf_enc_ops *ops, const lf_encoder_attn_cuda *at,
+                              lf_encoder_ws_cuda *ws, int64_t l, int64_t B, int64_t n,
+                              const uint8_t *dmask)
+{
+    const int64_t H = ws->H, D = ws->D, hs = n * D;
+    for (int64_t b = 0; b < B; b++) {
+        const uint8_t *mb = dmask ? dmask + b * n : NULL;
+        float *q = ws->q + b * H * hs, *k = ws->k + b * H * hs, *v = ws->v + b * H * hs;
+        float *o = ws->ctx + b * H * hs;
+        int rc = 0;
+        switch (at->attn) {
+        case LF_CUDA_ATTN_DENSE: rc = ops->dense_heads(q, k, v, mb, H, n, D, D, NULL, o); break;
+        case LF_CUDA_ATTN_STREAMED: rc = ops->streamed_heads(q, k, v, mb, H, n, D, D, o); break;
+        case LF_CUDA_ATTN_STREAMED_BLAS:
+            for (int64_t h = 0; h < H && rc == 0; h++)
+                rc = ops->streamed_blas(q + h * hs, k + h * hs, v + h * hs, mb, n, D, D, o + h * hs);
+            break;
+        case LF_CUDA_ATTN_LINFORMER:
+            for (int64_t h = 0; h < H && rc == 0; h++) {
+                const lf_plan *pl = at->plan;
+                const int ie = pl->index[(l * H + h) * 2], iv = pl->index[(l * H + h) * 2 + 1];
+                const int64_t kp = pl->k[l * H + h];
+                rc = lf_ws_reserve_kb(ops, ws, kp);
+                if (rc == 0)
+                    rc = ops->linformer_ws(q + h * hs, k + h * hs, v + h * hs, mb, n, D,
+                                                        D, &at->proj[ie], &at->proj[iv], kp, NULL,
+                                                        o + h * hs, ws->kb, ws->vb, ws->slots);
+            }
+            break;
+        }
+        if (rc != 0) {
+            lf_error_prefix("sequence %lld", (long long)b);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int lf_forward(const lf_enc_ops *ops, const lf_model_cuda *m, const int32_t *ids,
+                      const uint8_t *mask, int64_t B, int64_t n, const lf_encoder_attn_cuda *attn,
+                      float *hidden_out, lf_encoder_ws_cuda *ws)
+{
+    const char *fn = "lf_encoder_forward_cuda";
+    if (!m || !m->params || !ids || !ws || !ws->x) LF_FAIL("%s: NULL model, ids or workspace", fn);
+    const lf_model_config *c = &m->config;
+    const lf_model_weights *w = &m->w;
+    const int64_t C = c->hidden_size, H = c->num_attention_heads, D = c->head_dim,
+                  I = c->intermediate_size, L = c->num_hidden_layers, rows = B * n;
+    const double eps = c->layer_norm_eps;
+    if (B < 1 || n < 1) LF_FAIL("%s: batch %lld x %lld: sizes must be positive", fn, (long long)B, (long long)n);
+    if (ws->C != C || ws->H != H || ws->inter != I)
+        LF_FAIL("%s: the workspace was made for another model (hidden %lld, heads %lld)", fn,
+                (long long)ws->C, (long long)ws->H);
+    if (B > ws->B || n > ws->n)
+        LF_FAIL("%s: batch %lld x %lld tokens exceeds the workspace's %lld x %lld", fn,
+                (long long)B, (long long)n, (long long)ws->B, (long long)ws->n);
+    lf_encoder_attn_cuda dense = {LF_CUDA_ATTN_DENSE, NULL, NULL};
+    if (!attn) attn = &dense;
+    if ((int)attn->attn < 0 || (int)attn->attn > 3) LF_FAIL("%s: unknown attention %d", fn, (int)attn->attn);
+    if (attn->attn == LF_CUDA_ATTN_LINFORMER) {
+        const lf_plan *pl = attn->plan;
+        if (!pl || !attn->proj) LF_FAIL("%s: Linformer attention needs a plan and its device projections", fn);
+        if (pl->layers != L || pl->heads != H)
+            LF_FAIL("%s: the plan has %d layers x %d heads, the model %lld x %lld", fn, pl->layers,
+                    pl->heads, (long long)L, (long long)H);
+        if (n > pl->n)
+            LF_FAIL("%s: sequence length %lld exceeds the plan's n = %lld", fn, (long long)n,
+                    (long long)pl->n);
+    }
+    for (int64_t i = 0; i < rows; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            LF_FAIL("%s: token id %d at sequence %lld position %lld is outside the vocabulary "
+                    "[0, %d)",
+                    fn, (int)ids[i], (long long)(i / n), (long long)(i % n), c->vocab_size);
+
+    lf_positions(c, ids, B, n, ws->hpos);
+    LF_TRY(ops->upload(ws->ids, ids, (size_t)rows * sizeof(int32_t)));
+    LF_TRY(ops->upload(ws->pos, ws->hpos, (size_t)rows * sizeof(int32_t)));
+    const uint8_t *dmask = NULL;
+    if (mask) {
+        LF_TRY(ops->upload(ws->mask, mask, (size_t)rows));
+        dmask = ws->mask;
+    }
+    LF_TRY(ops->embed(ws->ids, ws->pos, w->word_emb, w->pos_emb, w->type_emb, rows, C, ws->x));
+    LF_TRY(ops->layernorm(ws->x, ws->x, rows, C, w->emb_ln_w, w->emb_ln_b, eps));
+
+    for (int64_t l = 0; l < L; l++) {
+        int ok =
+            ops->gemm(0, 1, rows, 3 * C, C, 1.0f, ws->x, C, w->qkv_w + l * 3 * C * C, C, 0.0f,
+                          ws->qkv, 3 * C) == 0 &&
+            ops->bias_res(ws->qkv, rows, 3 * C, w->qkv_b + l * 3 * C, NULL) == 0 &&
+            ops->split(ws->qkv, 3 * C, B, n, H, D, ws->q) == 0 &&
+            ops->split(ws->qkv + C, 3 * C, B, n, H, D, ws->k) == 0 &&
+            ops->split(ws->qkv + 2 * C, 3 * C, B, n, H, D, ws->v) == 0 &&
+            lf_layer_attention(ops, attn, ws, l, B, n, dmask) == 0 &&
+            ops->merge(ws->ctx, B, n, H, D, ws->merged, C) == 0 &&
+            ops->gemm(0, 1, rows, C, C, 1.0f, ws->merged, C, w->attn_out_w + l * C * C, C, 0.0f,
+                          ws->tmp, C) == 0 &&
+            ops->bias_res(ws->tmp, rows, C, w->attn_out_b + l * C, ws->x) == 0 &&
+            ops->layernorm(ws->tmp, ws->x, rows, C, w->attn_ln_w + l * C, w->attn_ln_b + l * C,
+                              eps) == 0 &&
+            ops->gemm(0, 1, rows, I, C, 1.0f, ws->x, C, w->ffn_in_w + l * I * C, C, 0.0f,
+                          ws->ffn, I) == 0 &&
+            ops->gelu(ws->ffn, ws->ffn, rows, I, w->ffn_in_b + l * I,
+                      c->hidden_act == LF_ACT_GELU_TANH) == 0 &&
+            ops->gemm(0, 1, rows, C, I, 1.0f, ws->ffn, I, w->ffn_out_w + l * C * I, I, 0.0f,
+                          ws->tmp, C) == 0 &&
+            ops->bias_res(ws->tmp, rows, C, w->ffn_out_b + l * C, ws->x) == 0 &&
+            ops->layernorm(ws->tmp, ws->x, rows, C, w->ffn_ln_w + l * C, w->ffn_ln_b + l * C,
+                              eps) == 0;
+        if (!ok) {
+            lf_error_prefix("%s: layer %lld", fn, (long long)l);
+            return -1;
+        }
+    }
+    if (hidden_out) LF_TRY(ops->download(hidden_out, ws->x, (size_t)rows * (size_t)C * sizeof(float)));
+    return 0;
+}
+
+extern "C" int lf_encoder_forward_cuda(const lf_model_cuda *m, const int32_t *ids,
+                                       const uint8_t *mask, int64_t B, int64_t n,
+                                       const lf_encoder_attn_cuda *attn, float *hidden_out,
+                                       lf_encoder_ws_cuda *ws)
+{
+    return lf_forward(&lf_ops_cuda, m, ids, mask, B, n, attn, hidden_out, ws);
+}
+
+extern "C" int lf_encoder_ws_init_cuda(lf_encoder_ws_cuda *ws, const lf_model_cuda *m, int64_t B,
+                                       int64_t n)
+{
+    return lf_ws_init(&lf_ops_cuda, ws, m, B, n);
+}
+
+extern "C" void lf_encoder_ws_free_cuda(lf_encoder_ws_cuda *ws) { lf_ws_free(&lf_ops_cuda, ws); }
+
+extern "C" int lf_encoder_forward_emulate(const lf_model *m, const int32_t *ids, const uint8_t *mask,
+                                          int64_t B, int64_t n, const lf_encoder_attn_cuda *attn,
+                                          float *hidden_out)
+{
+    if (!m || !m->params) LF_FAIL("lf_encoder_forward_emulate: no model");
+    lf_model_cuda hm;
+    hm.config = m->config;
+    hm.w = m->w; // host weights: the emulation reads them in place
+    hm.params = m->params;
+    lf_encoder_ws_cuda ws;
+    LF_TRY(lf_ws_init(&lf_ops_emulate, &ws, &hm, B, n));
+    int rc = lf_forward(&lf_ops_emulate, &hm, ids, mask, B, n, attn, hidden_out, &ws);
+    lf_ws_free(&lf_ops_emulate, &ws);
+    return rc;
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# gpu_check.sh - on a machine with a GPU: build the CUDA backend and every
+# tests/test_cuda_* program, run each, print its output and a summary line
+#   "gpu_check: N passed, M failed, S without a GPU (device: NAME)"
+# No benchmarks. Exit status 0 only when every program ran on a GPU and passed; 1 when a
+# check failed or a program crashed; 2 when no GPU was visible (the programs then print
+# "SKIPPED ...: no CUDA device" and check only what runs without one).
+#
+#   usage: tests/gpu_check.sh [--no-build] [BIN_DIR]     (BIN_DIR defaults to bin)
+#          tests/gpu_check.sh --bundle DIR                (on the build machine)
+# --no-build runs programs built elsewhere; their shared libraries must be found there
+# (missing ones are listed). A GPU machine without the suite's Debian packages (HDF5,
+# OpenBLAS, LAPACKE, Jansson: the lent H200 image is documented with CUDA and Python
+# packages, not these, and cannot fetch any) runs a bundle made here:
+#   here:      make && tests/gpu_check.sh --bundle build/gpu_bundle
+#   there:     tests/gpu_check.sh --no-build build/gpu_bundle/bin   (carry build/gpu_bundle)
+# The bundle holds the stripped test_cuda_* programs and the non-system, non-CUDA
+# shared libraries they load (about 55 MB, mostly OpenBLAS); the CUDA libraries
+# (cudart, cuBLAS, cuSOLVER) are taken from the GPU machine's toolkit.
+# CUDA_ARCH (e.g. "90" on an H100/H200) shortens the build; the default builds 80 and 90.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/.."
+build=1
+if [ "${1:-}" = "--bundle" ]; then
+  dir=${2:?usage: tests/gpu_check.sh --bundle DIR}
+  shopt -s nullglob
+  progs=(bin/tests/test_cuda_*)
+  [ ${#progs[@]} -gt 0 ] || { echo "gpu_check: no bin/tests/test_cuda_* (run make first)"; exit 1; }
+  rm -rf "$dir" && mkdir -p "$dir/bin/tests" "$dir/lib" || exit 1
+  for t in "${progs[@]}"; do strip -o "$dir/bin/tests/$(basename "$t")" "$t" || exit 1; done
+  # Libraries: everything ldd resolves except glibc's own, the compiler runtime that
+  # every Linux has, and CUDA's (the GPU machine's toolkit provides those).
+  ldd "${progs[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so|/libcu|/libnv' |
+    while read -r lib; do cp -L "$lib" "$dir/lib/" || exit 1; done
+  du -sh "$dir"; ls "$dir/lib"
+  exit 0
+fi
+if [ "${1:-}" = "--no-build" ]; then build=0; shift; fi
+bin=${1:-bin}
+export LF_REPO=$PWD
+# A bundle's libraries, then the CUDA toolkit's (where the runtime and cuBLAS live).
+[ -d "$bin/../lib" ] && LD_LIBRARY_PATH="$(cd "$bin/../lib" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/lib "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")/../lib64"; do
+  [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+done
+# Last resort: the CUDA libraries of pip's nvidia-* packages (PyTorch images have them).
+nv=$(python3 -c 'import nvidia, os; print(list(nvidia.__path__)[0])' 2>/dev/null)
+if [ -n "$nv" ]; then
+  for d in "$nv"/*/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; done
+fi
+export LD_LIBRARY_PATH
+
+echo "== gpu_check: $(date -u +%FT%TZ) on $(hostname)"
+command -v nvidia-smi >/dev/null && nvidia-smi -L
+command -v nvcc >/dev/null && nvcc --version | tail -n 1
+
+if [ "$build" = 1 ]; then
+  echo "== build (make build $([ -n "${CUDA_ARCH:-}" ] && echo "CUDA_ARCH=\"$CUDA_ARCH\""))"
+  log=$(mktemp)
+  if ! make -j"$(nproc)" --no-print-directory build ${CUDA_ARCH:+CUDA_ARCH="$CUDA_ARCH"} >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "gpu_check: build failed"
+    rm -f "$log"
+    exit 1
+  fi
+  grep -E 'warning:|error:' "$log" | head -n 20
+  rm -f "$log"
+fi
+
+shopt -s nullglob
+progs=("$bin"/tests/test_cuda_*)
+if [ ${#progs[@]} -eq 0 ]; then
+  echo "gpu_check: no $bin/tests/test_cuda_* programs (built without nvcc?)"
+  exit 1
+fi
+
+passed=0; failed=0; skipped=0; device=none
+for t in "${progs[@]}"; do
+  name=$(basename "$t")
+  echo "== $name"
+  if ldd "$t" 2>/dev/null | grep -q 'not found'; then
+    ldd "$t" | grep 'not found'
+    echo "FAIL $name: shared libraries missing"
+    failed=$((failed + 1)); continue
+  fi
+  out=$("$t" 2>&1); rc=$?
+  echo "$out"
+  line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' <<<"$out" | tail -n 1)
+  if [ -z "$line" ]; then
+    echo "FAIL $name: crashed or printed no summary (exit status $rc)"
+    failed=$((failed + 1)); continue
+  fi
+  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+  f=$(sed -E 's/.*passed, ([0-9]+) failed.*/\1/' <<<"$line")
+  [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+  passed=$((passed + p)); failed=$((failed + f))
+  # A program without a GPU says "no CUDA device"; other SKIPPED lines (e.g. MiniLM
+  # absent from data/) skip one check, not the device.
+  grep -q '^SKIPPED .*no CUDA device' <<<"$out" && skipped=$((skipped + 1))
+  d=$(sed -n 's/^device: //p' <<<"$out" | head -n 1)
+  [ -n "$d" ] && device=$d
+done
+
+echo
+echo "gpu_check: $passed passed, $failed failed, $skipped without a GPU (device: $device)"
+[ "$failed" -gt 0 ] && exit 1
+[ "$skipped" -gt 0 ] && exit 2
+exit 0
