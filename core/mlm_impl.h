@@ -43,6 +43,12 @@ typedef REAL real;
 
 /* ---- small kernels ------------------------------------------------------------ */
 
+/* Loops over less work than this (elements, or multiply-adds for attention) stay on
+ * the calling thread: a parallel region costs microseconds, far more than they do, and
+ * much more when the cores are shared. Whether a loop runs in parallel never changes
+ * its result (every iteration writes its own outputs). */
+#define PAR_MIN 32768
+
 /* C = alpha op(A) op(B) + beta C, row-major. Serial inside a parallel region. */
 static void mm(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, const real *a,
                int64_t lda, const real *b, int64_t ldb, real beta, real *c, int64_t ldc)
@@ -66,7 +72,7 @@ static void mm(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, cons
 static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db)
 {
     const int64_t chunks = (N + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
-#pragma omp parallel for schedule(static) if (chunks > 1 && rows * N > 65536)
+#pragma omp parallel for schedule(static) if (chunks > 1 && rows * N > PAR_MIN)
     for (int64_t ch = 0; ch < chunks; ch++) {
         const int64_t lo = ch * COLSUM_CHUNK, hi = lo + COLSUM_CHUNK < N ? lo + COLSUM_CHUNK : N;
         double acc[COLSUM_CHUNK] = {0};
@@ -104,7 +110,7 @@ static void ln_row(const real *x, int64_t C, const real *g, const real *b, doubl
 static void ln_forward(const real *x, int64_t rows, int64_t C, const real *g, const real *b,
                        double eps, real *xhat, double *rstd, real *y)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++)
         ln_row(x + r * C, C, g, b, eps, xhat + r * C, rstd + r, y + r * C);
 }
@@ -115,7 +121,7 @@ static void ln_backward(const real *dy, const real *xhat, const double *rstd, in
                         int64_t C, const real *g, real *dx, int accumulate, real *dg, real *db)
 {
     const int64_t chunks = (C + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
-#pragma omp parallel for schedule(static) if (chunks > 1 && rows * C > 65536)
+#pragma omp parallel for schedule(static) if (chunks > 1 && rows * C > PAR_MIN)
     for (int64_t ch = 0; ch < chunks; ch++) {
         const int64_t lo = ch * COLSUM_CHUNK, hi = lo + COLSUM_CHUNK < C ? lo + COLSUM_CHUNK : C;
         double ag[COLSUM_CHUNK] = {0}, ab[COLSUM_CHUNK] = {0};
@@ -129,7 +135,7 @@ static void ln_backward(const real *dy, const real *xhat, const double *rstd, in
             db[j] = (real)((double)db[j] + ab[j - lo]);
         }
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const real *dyr = dy + r * C, *xr = xhat + r * C;
         real *dxr = dx + r * C;
@@ -170,7 +176,7 @@ static void dropout_mask(uint8_t *keep, int64_t rows, int64_t C, double p, uint6
                          uint64_t step, int site)
 {
     const uint64_t s = mix64(mix64(seed ^ 0x6d6c6d64726f70ULL) ^ mix64(step) ^ (uint64_t)site);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         lf_rng rng;
         lf_rng_init(&rng, s, (uint64_t)r);
@@ -225,7 +231,7 @@ struct MLM {
     mlm_layer_off *lay;  /* [L] */
     size_t *proj_off;    /* [n_proj] */
     lf_param_group *groups;
-    int n_groups;
+    int n_groups, cap_groups;
     char *names;         /* group names arena */
     mlm_ws ws;
 };
@@ -350,8 +356,9 @@ static int cfg_check(const lf_mlm_config *c)
 static void add_group(struct MLM *m, size_t *off, char **arena, const char *name, size_t count,
                       int decay, int trainable)
 {
-    lf_param_group *g = &m->groups[m->n_groups++];
     size_t len = strlen(name) + 1;
+    LF_ASSERT(m->n_groups < m->cap_groups && len <= 48);
+    lf_param_group *g = &m->groups[m->n_groups++];
     memcpy(*arena, name, len);
     g->name = *arena;
     *arena += len;
@@ -402,12 +409,13 @@ int MLM_FN(create)(struct MLM **out, const lf_mlm_config *cfg)
         m->cfg.k = NULL;
     }
     const int n_proj = cfg->linformer ? m->plan.n_proj : 0;
-    const int max_groups = 4 + 12 * L + n_proj;
+    const int max_groups = 5 + 12 * L + n_proj; /* tok, pos, LN_e g/b, out_bias */
     m->groups = lf_calloc((size_t)max_groups, sizeof *m->groups);
     m->names = lf_alloc((size_t)max_groups, 48);
     m->lay = lf_calloc((size_t)L, sizeof *m->lay);
     m->proj_off = lf_calloc((size_t)(n_proj > 0 ? n_proj : 1), sizeof *m->proj_off);
     if (!m->groups || !m->names || !m->lay || !m->proj_off) goto fail;
+    m->cap_groups = max_groups;
 
     size_t off = 0;
     char *arena = m->names, name[48];
@@ -715,7 +723,7 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
     mm(0, 1, rows, 3 * C, C, 1, ain, C, m->params + lo->wqkv, C, 0, ws->qkv, 3 * C);
     const real *bqkv = m->params + lo->bqkv;
     real *q = ws->q + l * rows * C, *k = ws->k + l * rows * C, *v = ws->v + l * rows * C;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const int64_t b = r / n, i = r % n;
         const real *src = ws->qkv + r * 3 * C;
@@ -730,7 +738,7 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         }
     }
     const real scale = (real)(1.0 / sqrt((double)D));
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
     for (int64_t item = 0; item < B * H; item++) {
         const int64_t b = item / H, h = item % H;
         head_view hv = head_at(m, l, b, h);
@@ -761,7 +769,7 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
     const int64_t B = ws->B, n = ws->n, C = c->dim, H = c->heads, D = C / H;
     const real scale = (real)(1.0 / sqrt((double)D));
     real *dqkv = ws->qkv;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
     for (int64_t item = 0; item < B * H; item++) {
         const int64_t b = item / H, h = item % H;
         head_view hv = head_at(m, l, b, h);
@@ -819,7 +827,7 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
         const int64_t cnt = pr->kind == LF_PROJ_CONV ? pr->window : pr->k * pr->n;
         real *g = m->grads + m->proj_off[p];
         const int *index = m->plan.index;
-#pragma omp parallel for schedule(static) if (cnt > 4096)
+#pragma omp parallel for schedule(static) if (cnt * B * H > PAR_MIN)
         for (int64_t e = 0; e < cnt; e++) {
             double s = 0;
             for (int64_t b = 0; b < B; b++)
@@ -836,7 +844,7 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
 static void apply_dropout(real *x, const uint8_t *keep, int64_t count, double p)
 {
     const real s = (real)(1.0 / (1.0 - p));
-#pragma omp parallel for schedule(static) if (count > 65536)
+#pragma omp parallel for schedule(static) if (count > PAR_MIN)
     for (int64_t i = 0; i < count; i++) x[i] = keep[i] ? x[i] * s : 0;
 }
 
@@ -863,11 +871,11 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     real *a = ws->d1;
     mm(0, 1, rows, C, C, 1, ws->ctx + l * rows * C, C, P + lo->wo, C, 0, a, C);
     const real *bo = P + lo->bo;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < C; j++) a[r * C + j] += bo[j];
     if (ws->dropped) apply_dropout(a, keep1, rows * C, pdrop);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t i = 0; i < rows * C; i++) a[i] += xin[i];
     if (c->pre_ln) {
         memcpy(h, a, (size_t)(rows * C) * sizeof(real));
@@ -878,7 +886,7 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     }
     mm(0, 1, rows, F, C, 1, fin, C, P + lo->w1, C, 0, u, F);
     const real *b1 = P + lo->b1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < F; j++) {
             u[r * F + j] += b1[j];
@@ -887,11 +895,11 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     real *f = ws->d1;
     mm(0, 1, rows, C, F, 1, g, F, P + lo->w2, F, 0, f, C);
     const real *b2 = P + lo->b2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < C; j++) f[r * C + j] += b2[j];
     if (ws->dropped) apply_dropout(f, keep2, rows * C, pdrop);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t i = 0; i < rows * C; i++) f[i] += h[i];
     if (c->pre_ln)
         memcpy(xout, f, (size_t)(rows * C) * sizeof(real));
@@ -906,7 +914,7 @@ static const real *dropout_back(const real *x, real *out, const uint8_t *keep, i
 {
     if (!dropped) return x;
     const real s = (real)(1.0 / (1.0 - p));
-#pragma omp parallel for schedule(static) if (count > 65536)
+#pragma omp parallel for schedule(static) if (count > PAR_MIN)
     for (int64_t i = 0; i < count; i++) out[i] = keep[i] ? x[i] * s : 0;
     return out;
 }
@@ -925,7 +933,7 @@ static void ffn_backward(struct MLM *m, int64_t l, const real *dfo, real *dfin, 
     mm(1, 0, C, F, rows, 1, dfo, C, g, F, 1, G + lo->w2, F);
     real *du = ws->df;
     mm(0, 0, rows, F, C, 1, dfo, C, P + lo->w2, F, 0, du, F);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
     for (int64_t i = 0; i < rows * F; i++) du[i] = (real)((double)du[i] * gelu_grad_d((double)u[i]));
     colsum_add(du, rows, F, G + lo->b1);
     mm(1, 0, F, C, rows, 1, du, F, fin, C, 1, G + lo->w1, C);
@@ -1043,7 +1051,7 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
 
     /* embeddings */
     real *x0 = ws->x;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const real *te = P + m->tok + (int64_t)b->ids[r] * C, *pe = P + m->pos + (r % n) * C;
         for (int64_t j = 0; j < C; j++) x0[r * C + j] = te[j] + pe[j];
@@ -1072,7 +1080,7 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     real *lg = ws->logits;
     mm(0, 1, M, V, C, 1, ws->hm, C, P + m->tok, C, 0, lg, V);
     const real *ob = P + m->obias;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * V > PAR_MIN)
     for (int64_t i = 0; i < M; i++) {
         real *row = lg + i * V;
         double mx = -INFINITY;
@@ -1117,7 +1125,7 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     /* scatter, deterministic: columns in parallel, rows in order */
     real *gt = G + m->tok, *gp = G + m->pos;
     const int32_t *ids = b->ids;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t j = 0; j < C; j++)
         for (int64_t r = 0; r < rows; r++) {
             gt[(int64_t)ids[r] * C + j] += de[r * C + j];
