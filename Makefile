@@ -8,6 +8,8 @@
 #                     the spectrum analysis against NumPy (after make data)
 #   make reproduce    the main job (SCALE=default|paper): data, Figure 1, core benchmark
 #   make fig1         Figure 1 (results/figures/fig1_spectrum.pdf/.png)
+#   make fig3         Figure 3, pretraining ablations (results/figures/fig3_ablations.pdf/.png;
+#                     trains the sweep first when results/pretrain lacks it; SCALE=default|gpu)
 #   make data         fetch the default model and corpus into data/ (reused when present)
 #   make fuzz         build and run the safetensors fuzzer for FUZZ_SECONDS (needs clang)
 #
@@ -69,7 +71,7 @@ ifneq ($(NVCC),)
   CUDA_TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(wildcard tests/test_cuda*.c))
 endif
 
-.PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 data fuzz clean config
+.PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 fig3 data fuzz clean config
 .DEFAULT_GOAL := all
 
 all: deps-auto
@@ -153,7 +155,11 @@ fig1: deps-auto
 	@$(MAKE) --no-print-directory build
 	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig1
 
-figures: fig1
+fig3: deps-auto
+	@$(MAKE) --no-print-directory build
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig3
+
+figures: fig1 fig3
 
 data:
 	@bash data/fetch.sh
