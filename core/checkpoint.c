@@ -150,8 +150,10 @@ static void describe_difference(const char *path, const char *here, const char *
     lf_error_set("%s: made by a different configuration (it has settings this run lacks)", path);
 }
 
-int lf_ckpt_load(const char *path, const char *fingerprint, size_t n, float *params, float *m,
-                 float *v, uint64_t *step, int64_t *adam_step)
+/* Validates the file; with params non-NULL also copies the state out. n = 0 with
+ * params NULL: the parameter count is not checked. */
+static int ckpt_read(const char *path, const char *fingerprint, size_t n, float *params, float *m,
+                     float *v, uint64_t *step, int64_t *adam_step)
 {
     FILE *f = fopen(path, "rb");
     if (!f) LF_FAIL("%s: cannot open checkpoint: %s", path, strerror(errno));
@@ -209,19 +211,33 @@ int lf_ckpt_load(const char *path, const char *fingerprint, size_t n, float *par
         describe_difference(path, fingerprint, text, t);
         goto done;
     }
-    if (nn != n) {
+    if (n && nn != n) {
         lf_error_set("%s: checkpoint has %llu parameters, the model has %zu", path,
                      (unsigned long long)nn, n);
         goto done;
     }
     const unsigned char *p = buf + HEADER + t;
-    memcpy(params, p, n * sizeof(float));
-    memcpy(m, p + 4 * n, n * sizeof(float));
-    memcpy(v, p + 8 * n, n * sizeof(float));
-    *step = get_u64(buf + 16);
-    *adam_step = (int64_t)get_u64(buf + 40);
+    if (params) {
+        memcpy(params, p, n * sizeof(float));
+        memcpy(m, p + 4 * n, n * sizeof(float));
+        memcpy(v, p + 8 * n, n * sizeof(float));
+    }
+    if (step) *step = get_u64(buf + 16);
+    if (adam_step) *adam_step = (int64_t)get_u64(buf + 40);
     rc = 0;
 done:
     lf_free(buf);
     return rc;
+}
+
+int lf_ckpt_load(const char *path, const char *fingerprint, size_t n, float *params, float *m,
+                 float *v, uint64_t *step, int64_t *adam_step)
+{
+    if (!params || !m || !v) LF_FAIL("checkpoint load: bad arguments");
+    return ckpt_read(path, fingerprint, n, params, m, v, step, adam_step);
+}
+
+int lf_ckpt_verify(const char *path, const char *fingerprint, uint64_t *step)
+{
+    return ckpt_read(path, fingerprint, 0, NULL, NULL, NULL, step, NULL);
 }

@@ -54,4 +54,9 @@ int lf_ckpt_save(const char *path, const lf_ckpt_view *c);
 int lf_ckpt_load(const char *path, const char *fingerprint, size_t n, float *params, float *m,
                  float *v, uint64_t *step, int64_t *adam_step);
 
+/* The same validation without a model at hand (the parameter count is not checked):
+ * lets a driver refuse a bad checkpoint before it trains anything. *step (may be
+ * NULL) gets the checkpoint's step. */
+int lf_ckpt_verify(const char *path, const char *fingerprint, uint64_t *step);
+
 #endif

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "corpus.h"
 #include "error.h"
@@ -507,6 +508,14 @@ int main(int argc, char **argv)
                 lf_error_set("%s was run with other settings; use another --out or --force", log);
                 fail_usage();
             }
+            /* A checkpoint that cannot be resumed from is refused before any training. */
+            if (access(ckpt, F_OK) == 0) {
+                char *cfp = lf_pretrain_fingerprint(&s, &pts[i], &corpus);
+                if (!cfp) lf_cli_fail(prog, LF_EXIT_RUNTIME);
+                int bad = lf_ckpt_verify(ckpt, cfp, NULL);
+                lf_free(cfp);
+                if (bad) fail_usage();
+            }
         }
     }
     if (mkdir(a.out, 0777) != 0 && errno != EEXIST) {
@@ -563,7 +572,7 @@ int main(int argc, char **argv)
     lf_free(pts);
     lf_free(a.k), lf_free(a.seq_len), lf_free(a.nonuniform);
     lf_cli_names_free(a.sharing);
-    if (status && !a.quiet)
+    if (status)
         fprintf(stderr, "%s: interrupted; checkpoint saved, continue with --resume\n", prog);
     return status;
 }
