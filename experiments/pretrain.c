@@ -465,6 +465,9 @@ int main(int argc, char **argv)
     if (a.list) {
         for (int i = 0; i < np; i++)
             if (i % a.shard_n == a.shard_i) printf("%d\t%s\n", i, pts[i].name);
+        lf_free(pts);
+        lf_free(a.k), lf_free(a.seq_len), lf_free(a.nonuniform);
+        lf_cli_names_free(a.sharing);
         return 0;
     }
 
