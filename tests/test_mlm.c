@@ -649,6 +649,75 @@ static void test_learns_cyclic_sequence(void)
                 d, l, p, f1, logv);
 }
 
+/* ---- checkpoint hooks ------------------------------------------------------------ */
+
+/* One training step whose batch and dropout masks are functions of the step number. */
+static void train_step(lf_mlm *m, lf_adamw *opt, const lf_lr_schedule *sched)
+{
+    enum { B = 3, N = 8 };
+    int32_t ids[B * N], tg[B * N];
+    uint8_t mask[B * N];
+    const lf_mlm_config *c = lf_mlm_get_config(m);
+    medium_batch(ids, tg, mask, B, N, c->vocab, 1000 + (uint64_t)opt->step);
+    lf_mlm_batch b = {B, N, ids, tg, mask};
+    double loss;
+    const lf_param_group *groups;
+    const int ng = lf_mlm_groups(m, &groups);
+    const size_t np = lf_mlm_param_count(m);
+    CHECK(lf_mlm_loss(m, &b, LF_MLM_BACKWARD | LF_MLM_DROPOUT, (uint64_t)opt->step, &loss, NULL) == 0);
+    lf_grad_clip(lf_mlm_grads(m), np, groups, ng, 0.5, NULL);
+    lf_adamw_hparams hp = lf_adamw_hparams_default();
+    CHECK(lf_adamw_update(opt, lf_mlm_params(m), lf_mlm_grads(m), groups, ng,
+                          lf_lr_at(sched, opt->step), &hp) == 0);
+}
+
+/* What a checkpoint holds (the parameter vector, both Adam moments and the step) is
+ * enough: restoring it into a fresh model and optimizer and continuing ends
+ * bit-identical to the uninterrupted run. */
+static void test_resume_from_flat_state_bit_identical(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_CONV, 0, k_uni4);
+    c.vocab = 50;
+    c.dropout = 0.1;
+    c.init_std = 0.02;
+    lf_lr_schedule sched = {1e-3, 0.1, 3, 20, LF_DECAY_COSINE};
+    lf_mlm *a = NULL, *b = NULL;
+    CHECK(lf_mlm_create(&a, &c) == 0 && lf_mlm_create(&b, &c) == 0);
+    if (!a || !b) goto out;
+    const size_t np = lf_mlm_param_count(a);
+    lf_adamw oa, ob;
+    CHECK(lf_adamw_init(&oa, np) == 0 && lf_adamw_init(&ob, np) == 0);
+    for (int s = 0; s < 7; s++) train_step(a, &oa, &sched);
+    /* "save" */
+    float *sp = malloc(np * sizeof(float)), *sm = malloc(np * sizeof(float)),
+          *sv = malloc(np * sizeof(float));
+    memcpy(sp, lf_mlm_params(a), np * sizeof(float));
+    memcpy(sm, oa.m, np * sizeof(float));
+    memcpy(sv, oa.v, np * sizeof(float));
+    const int64_t step = oa.step;
+    for (int s = 0; s < 8; s++) train_step(a, &oa, &sched);
+    /* "restore" into the fresh pair and continue */
+    memcpy(lf_mlm_params(b), sp, np * sizeof(float));
+    memcpy(ob.m, sm, np * sizeof(float));
+    memcpy(ob.v, sv, np * sizeof(float));
+    ob.step = step;
+    for (int s = 0; s < 8; s++) train_step(b, &ob, &sched);
+    CHECK(oa.step == 15 && ob.step == 15);
+    CHECK_MSG(memcmp(lf_mlm_params(a), lf_mlm_params(b), np * sizeof(float)) == 0,
+              "parameters differ after resuming");
+    CHECK_MSG(memcmp(oa.m, ob.m, np * sizeof(float)) == 0 && memcmp(oa.v, ob.v, np * sizeof(float)) == 0,
+              "moments differ after resuming");
+    CHECK_MSG(memcmp(lf_mlm_params(a), sp, np * sizeof(float)) != 0, "training changed nothing");
+    free(sp);
+    free(sm);
+    free(sv);
+    lf_adamw_free(&oa);
+    lf_adamw_free(&ob);
+out:
+    lf_mlm_free(a);
+    lf_mlm_free(b);
+}
+
 int main(void)
 {
     check_program = "test_mlm";
@@ -675,6 +744,7 @@ int main(void)
     RUN(test_param_count_and_groups);
     RUN(test_bad_input);
     RUN(test_fully_padded_sequence);
+    RUN(test_resume_from_flat_state_bit_identical);
     RUN(test_learns_cyclic_sequence);
     return check_summary();
 }
