@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# cli_pretrain.sh - runs tests/cli_pretrain.py (bin/pretrain end to end).
+here=$(cd "$(dirname "$0")" && pwd)
+exec /usr/bin/python3 "$here/cli_pretrain.py"
