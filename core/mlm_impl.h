@@ -192,7 +192,9 @@ typedef struct {
 } mlm_layer_off;
 
 typedef struct {
-    int64_t B, n, nt;  /* sizes the workspace was made for */
+    int64_t B, n;      /* the current batch (strides of every buffer below) */
+    int64_t capB, capN, nt; /* sizes the buffers were made for: any B <= capB, n <= capN fits,
+                             * since every buffer grows with B and n */
     real *x;           /* [(L + 1), rows, C] layer inputs/outputs; x[L] the encoder output */
     real *qkv;         /* [rows, 3C] scratch (forward products, backward dqkv) */
     real *q, *k, *v;   /* [L, B, H, n, D] */
@@ -264,7 +266,15 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
 {
     mlm_ws *w = &m->ws;
     const int64_t nt = lf_threads_get();
-    if (w->x && w->B == B && w->n == n && w->nt == nt) return 0;
+    if (w->x && B <= w->capB && n <= w->capN && w->nt == nt) {
+        w->B = B;
+        w->n = n;
+        return 0;
+    }
+    if (w->x) { /* grow to cover both the old and the new shape */
+        if (w->capB > B) B = w->capB;
+        if (w->capN > n) n = w->capN;
+    }
     ws_free(w);
     const lf_mlm_config *c = &m->cfg;
     const size_t L = (size_t)c->layers, H = (size_t)c->heads, C = (size_t)c->dim,
@@ -323,8 +333,8 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
         LF_FAIL("mlm: out of memory for the activations of a %lld x %lld batch", (long long)B,
                 (long long)n);
     }
-    w->B = B;
-    w->n = n;
+    w->capB = B;
+    w->capN = n;
     w->nt = nt;
     return 0;
 }
@@ -738,7 +748,7 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         }
     }
     const real scale = (real)(1.0 / sqrt((double)D));
-#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)ws->nt) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
     for (int64_t item = 0; item < B * H; item++) {
         const int64_t b = item / H, h = item % H;
         head_view hv = head_at(m, l, b, h);
@@ -769,7 +779,7 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
     const int64_t B = ws->B, n = ws->n, C = c->dim, H = c->heads, D = C / H;
     const real scale = (real)(1.0 / sqrt((double)D));
     real *dqkv = ws->qkv;
-#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)ws->nt) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
     for (int64_t item = 0; item < B * H; item++) {
         const int64_t b = item / H, h = item % H;
         head_view hv = head_at(m, l, b, h);
@@ -1037,6 +1047,8 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     if (!m || !loss) LF_FAIL("mlm loss: NULL model or loss");
     LF_TRY(batch_check(m, b));
     LF_TRY(ws_ensure(m, b->B, b->n));
+    m->ws.B = b->B;
+    m->ws.n = b->n;
     mlm_ws *ws = &m->ws;
     const lf_mlm_config *c = &m->cfg;
     const int64_t B = b->B, n = b->n, rows = B * n, C = c->dim, V = c->vocab, L = c->layers;

@@ -560,6 +560,33 @@ static void test_fully_padded_sequence(void)
     lf_mlm64_free(m);
 }
 
+/* The workspace is kept across calls and reused for smaller batches: a small batch
+ * after a large one gives bit for bit what a fresh model gives. */
+static void test_workspace_reuse(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 0, k_non);
+    lf_mlm *a = NULL, *b = NULL;
+    CHECK(lf_mlm_create(&a, &c) == 0 && lf_mlm_create(&b, &c) == 0);
+    if (!a || !b) goto out;
+    tiny_batch big, small;
+    tiny_batch_init(&big, TN, 1);
+    tiny_batch_init(&small, 6, 1);
+    small.b.B = 1;
+    double l0, la, lb;
+    CHECK(lf_mlm_loss(a, &big.b, LF_MLM_BACKWARD, 0, &l0, NULL) == 0);
+    CHECK(lf_mlm_loss(a, &small.b, LF_MLM_BACKWARD, 0, &la, NULL) == 0);
+    CHECK(lf_mlm_loss(b, &small.b, LF_MLM_BACKWARD, 0, &lb, NULL) == 0);
+    CHECK(la == lb && la != l0);
+    CHECK(memcmp(lf_mlm_grads(a), lf_mlm_grads(b), lf_mlm_param_count(a) * sizeof(float)) == 0);
+    /* and growing again */
+    double l1;
+    CHECK(lf_mlm_loss(a, &big.b, LF_MLM_BACKWARD, 0, &l1, NULL) == 0);
+    CHECK(l1 == l0);
+out:
+    lf_mlm_free(a);
+    lf_mlm_free(b);
+}
+
 /* ---- learning -------------------------------------------------------------------- */
 
 /* Sequences t -> (offset + t) mod 15, offset 0 or 7 at random, with 15 % of the
@@ -745,6 +772,7 @@ int main(void)
     RUN(test_bad_input);
     RUN(test_fully_padded_sequence);
     RUN(test_resume_from_flat_state_bit_identical);
+    RUN(test_workspace_reuse);
     RUN(test_learns_cyclic_sequence);
     return check_summary();
 }
