@@ -9,7 +9,8 @@
  *   ain   [rows, C]     attention input (post-LN: the layer input; pre-LN: LN1 of it)
  *   q,k,v [B, H, n, D]  heads, bias added; padded rows of k, v zeroed
  *   kb,vb [B, H, kmax, D], slot [B, H, kmax]  Linformer projected keys/values
- *   p     [B, H, n, w]  attention probabilities, w = n (dense) or kmax (Linformer)
+ *   p     [B, H, n, w]  attention probabilities: w = n (dense); Linformer: each head's
+ *                       [n, kp] packed with stride kp in an n x kmax block
  *   ctx   [rows, C]     heads merged
  *   xh1, rs1, xh2, rs2  LayerNorm x-hat [rows, C] and 1/sigma [rows]
  *   h     [rows, C]     middle residual stream (post-LN: LN1 output; pre-LN: x + attn)
@@ -34,10 +35,7 @@
 #include "mem.h"
 #include "parallel.h"
 #include "rng.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "softmax.h"
 
 typedef REAL real;
 
@@ -155,11 +153,51 @@ static void ln_backward(const real *dy, const real *xhat, const double *rstd, in
     }
 }
 
+#ifdef MLM_DOUBLE
 static double gelu_d(double u) { return 0.5 * u * (1.0 + erf(u * 0.70710678118654752)); }
 static double gelu_grad_d(double u)
 {
     return 0.5 * (1.0 + erf(u * 0.70710678118654752)) +
            u * 0.39894228040143268 * exp(-0.5 * u * u); /* 1/sqrt(2 pi) */
+}
+#endif
+
+/* GELU(u) = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)) over count elements: g = GELU(u)
+ * when g != NULL, and du *= GELU'(u) = Phi(u) + u phi(u) when du != NULL.
+ * float64: libm erf and exp. float32: erf by Abramowitz & Stegun 7.1.26, |error| <=
+ * 1.5e-7 (float resolution near 1), with exp(-u^2 / 2) from the vectorizable
+ * lf_exp_inplace (relative error < 4e-7) shared by erf and phi. libm's scalar erf
+ * costs ~60 ns, which made the GELU of the FFN (B n F per layer, forward and back)
+ * cost as much as all the matrix products of a small model. */
+#define GELU_CHUNK 256
+static void gelu_block(const real *u, real *g, real *du, int64_t count)
+{
+#ifdef MLM_DOUBLE
+    for (int64_t i = 0; i < count; i++) {
+        if (g) g[i] = gelu_d(u[i]);
+        if (du) du[i] *= gelu_grad_d(u[i]);
+    }
+#else
+    float e[GELU_CHUNK];
+    for (int64_t s = 0; s < count; s += GELU_CHUNK) {
+        const int64_t m = count - s < GELU_CHUNK ? count - s : GELU_CHUNK;
+        const float *us = u + s;
+        for (int64_t i = 0; i < m; i++) e[i] = -0.5f * us[i] * us[i];
+        lf_exp_inplace(e, m);
+        for (int64_t i = 0; i < m; i++) {
+            const float x = us[i] * 0.70710678f, ax = fabsf(x);
+            const float t = 1.0f / (1.0f + 0.3275911f * ax);
+            const float poly =
+                t * (0.254829592f +
+                     t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+            float er = 1.0f - poly * e[i];
+            er = x < 0 ? -er : er;
+            const float cdf = 0.5f * (1.0f + er);
+            if (g) g[s + i] = us[i] * cdf;
+            if (du) du[s + i] *= cdf + us[i] * 0.39894228f * e[i];
+        }
+    }
+#endif
 }
 
 /* splitmix64 finaliser: a seed per (model seed, step, site) for the dropout streams. */
@@ -897,11 +935,10 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     mm(0, 1, rows, F, C, 1, fin, C, P + lo->w1, C, 0, u, F);
     const real *b1 = P + lo->b1;
 #pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < F; j++) {
-            u[r * F + j] += b1[j];
-            g[r * F + j] = (real)gelu_d((double)u[r * F + j]);
-        }
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t j = 0; j < F; j++) u[r * F + j] += b1[j];
+        gelu_block(u + r * F, g + r * F, NULL, F);
+    }
     real *f = ws->d1;
     mm(0, 1, rows, C, F, 1, g, F, P + lo->w2, F, 0, f, C);
     const real *b2 = P + lo->b2;
@@ -944,7 +981,7 @@ static void ffn_backward(struct MLM *m, int64_t l, const real *dfo, real *dfin, 
     real *du = ws->df;
     mm(0, 0, rows, F, C, 1, dfo, C, P + lo->w2, F, 0, du, F);
 #pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
-    for (int64_t i = 0; i < rows * F; i++) du[i] = (real)((double)du[i] * gelu_grad_d((double)u[i]));
+    for (int64_t r = 0; r < rows; r++) gelu_block(u + r * F, NULL, du + r * F, F);
     colsum_add(du, rows, F, G + lo->b1);
     mm(1, 0, F, C, rows, 1, du, F, fin, C, 1, G + lo->w1, C);
     mm(0, 0, rows, C, F, 1, du, F, P + lo->w1, C, beta, dfin, C);
