@@ -275,6 +275,43 @@ static void test_fd_conv_layerwise(void)
     fd_check(&c, TN, 1, 0);
 }
 
+static void test_fd_conv_nonuniform_none(void)
+{
+    /* windows of 2, 4, 1 and 4 positions: every head its own kernel length (k = 1 would
+     * leave one slot, whose softmax is 1 whatever the keys: a zero key gradient) */
+    static const int64_t kc[TL * TH] = {4, 2, 8, 2};
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_CONV, 0, kc);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_max_nonuniform_none_pre_ln(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_MAX, 1, k_non);
+    fd_check(&c, TN, 1, 0);
+}
+
+/* Dropout is really applied: the loss with it differs from the loss without, depends
+ * on the step, and is reproducible for a step. */
+static void test_dropout_applied(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_LINEAR, 0, k_uni4);
+    c.dropout = 0.25;
+    lf_mlm *m = NULL;
+    CHECK(lf_mlm_create(&m, &c) == 0);
+    if (!m) return;
+    tiny_batch tb;
+    tiny_batch_init(&tb, TN, 1);
+    double l0, l1, l1b, l2, le;
+    CHECK(lf_mlm_loss(m, &tb.b, 0, 1, &l0, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 1, &l1, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 1, &l1b, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 2, &l2, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, 0, 2, &le, NULL) == 0);
+    CHECK(l1 != l0 && l2 != l1 && l1 == l1b && le == l0);
+    check_notef("no dropout %.6f, step 1 %.6f, step 2 %.6f", l0, l1, l2);
+    lf_mlm_free(m);
+}
+
 static void test_fd_dropout(void)
 {
     lf_mlm_config c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
@@ -762,7 +799,10 @@ int main(void)
     RUN(test_fd_conv_none);
     RUN(test_fd_conv_kv_short_batch);
     RUN(test_fd_conv_layerwise);
+    RUN(test_fd_conv_nonuniform_none);
+    RUN(test_fd_max_nonuniform_none_pre_ln);
     RUN(test_fd_dropout);
+    RUN(test_dropout_applied);
     RUN(test_fd_no_padding);
     RUN(test_identity_linear_equals_dense);
     RUN(test_mean_k_eq_n_equals_dense_padded);
