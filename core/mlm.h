@@ -24,6 +24,14 @@
  * the one to train with; lf_mlm64, float64 with cblas_dgemm, the reference the tests
  * check by finite differences and compare the float32 path against.
  *
+ * Memory: every activation of the batch is kept for the backward pass, including the
+ * attention probabilities, L B H n n floats for dense attention (L B H n kmax for
+ * Linformer); the work space is kept between calls and reused for any batch no larger
+ * in B and n (it grows to cover both otherwise).
+ *
+ * Not here (yet): dropout on the attention probabilities; RoBERTa's LM-head transform
+ * (dense + GELU + LN before the tied output layer); a CUDA path.
+ *
  * Determinism: every parallel loop writes disjoint outputs, every reduction (bias and
  * LayerNorm gradients, embedding scatter, shared projection gradients, loss) runs in
  * a fixed order, and lf_sgemm is bit-identical for any thread count; so gradients and
@@ -75,7 +83,8 @@ enum { LF_MLM_BACKWARD = 1, LF_MLM_DROPOUT = 2 };
     void P##free(T *m);                                                                            \
     /* The configuration (its k points into the model). */                                        \
     const lf_mlm_config *P##get_config(const T *m);                                                    \
-    /* The projection plan (structure; weights live in the parameter vector); NULL when dense. */ \
+    /* The projection plan, for its structure (index, k, kinds); NULL when dense. Its weights   \
+     * are the initial values only: the live ones are the parameter groups "projP.kind". */     \
     const lf_plan *P##plan(const T *m);                                                            \
     size_t P##param_count(const T *m);                                                             \
     /* Flat parameter and gradient vectors, P##param_count elements, laid out per the groups:     \

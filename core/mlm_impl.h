@@ -9,7 +9,8 @@
  *   ain   [rows, C]     attention input (post-LN: the layer input; pre-LN: LN1 of it)
  *   q,k,v [B, H, n, D]  heads, bias added; padded rows of k, v zeroed
  *   kb,vb [B, H, kmax, D], slot [B, H, kmax]  Linformer projected keys/values
- *   p     [B, H, n, w]  attention probabilities, w = n (dense) or kmax (Linformer)
+ *   p     [B, H, n, w]  attention probabilities: w = n (dense); Linformer: each head's
+ *                       [n, kp] packed with stride kp in an n x kmax block
  *   ctx   [rows, C]     heads merged
  *   xh1, rs1, xh2, rs2  LayerNorm x-hat [rows, C] and 1/sigma [rows]
  *   h     [rows, C]     middle residual stream (post-LN: LN1 output; pre-LN: x + attn)
@@ -34,10 +35,7 @@
 #include "mem.h"
 #include "parallel.h"
 #include "rng.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "softmax.h"
 
 typedef REAL real;
 
@@ -155,11 +153,51 @@ static void ln_backward(const real *dy, const real *xhat, const double *rstd, in
     }
 }
 
+#ifdef MLM_DOUBLE
 static double gelu_d(double u) { return 0.5 * u * (1.0 + erf(u * 0.70710678118654752)); }
 static double gelu_grad_d(double u)
 {
     return 0.5 * (1.0 + erf(u * 0.70710678118654752)) +
            u * 0.39894228040143268 * exp(-0.5 * u * u); /* 1/sqrt(2 pi) */
+}
+#endif
+
+/* GELU(u) = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)) over count elements: g = GELU(u)
+ * when g != NULL, and du *= GELU'(u) = Phi(u) + u phi(u) when du != NULL.
+ * float64: libm erf and exp. float32: erf by Abramowitz & Stegun 7.1.26, |error| <=
+ * 1.5e-7 (float resolution near 1), with exp(-u^2 / 2) from the vectorizable
+ * lf_exp_inplace (relative error < 4e-7) shared by erf and phi. libm's scalar erf
+ * costs ~60 ns, which made the GELU of the FFN (B n F per layer, forward and back)
+ * cost as much as all the matrix products of a small model. */
+#define GELU_CHUNK 256
+static void gelu_block(const real *u, real *g, real *du, int64_t count)
+{
+#ifdef MLM_DOUBLE
+    for (int64_t i = 0; i < count; i++) {
+        if (g) g[i] = gelu_d(u[i]);
+        if (du) du[i] *= gelu_grad_d(u[i]);
+    }
+#else
+    float e[GELU_CHUNK];
+    for (int64_t s = 0; s < count; s += GELU_CHUNK) {
+        const int64_t m = count - s < GELU_CHUNK ? count - s : GELU_CHUNK;
+        const float *us = u + s;
+        for (int64_t i = 0; i < m; i++) e[i] = -0.5f * us[i] * us[i];
+        lf_exp_inplace(e, m);
+        for (int64_t i = 0; i < m; i++) {
+            const float x = us[i] * 0.70710678f, ax = fabsf(x);
+            const float t = 1.0f / (1.0f + 0.3275911f * ax);
+            const float poly =
+                t * (0.254829592f +
+                     t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+            float er = 1.0f - poly * e[i];
+            er = x < 0 ? -er : er;
+            const float cdf = 0.5f * (1.0f + er);
+            if (g) g[s + i] = us[i] * cdf;
+            if (du) du[s + i] *= cdf + us[i] * 0.39894228f * e[i];
+        }
+    }
+#endif
 }
 
 /* splitmix64 finaliser: a seed per (model seed, step, site) for the dropout streams. */
@@ -192,7 +230,9 @@ typedef struct {
 } mlm_layer_off;
 
 typedef struct {
-    int64_t B, n, nt;  /* sizes the workspace was made for */
+    int64_t B, n;      /* the current batch (strides of every buffer below) */
+    int64_t capB, capN, nt; /* sizes the buffers were made for: any B <= capB, n <= capN fits,
+                             * since every buffer grows with B and n */
     real *x;           /* [(L + 1), rows, C] layer inputs/outputs; x[L] the encoder output */
     real *qkv;         /* [rows, 3C] scratch (forward products, backward dqkv) */
     real *q, *k, *v;   /* [L, B, H, n, D] */
@@ -264,7 +304,15 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
 {
     mlm_ws *w = &m->ws;
     const int64_t nt = lf_threads_get();
-    if (w->x && w->B == B && w->n == n && w->nt == nt) return 0;
+    if (w->x && B <= w->capB && n <= w->capN && w->nt == nt) {
+        w->B = B;
+        w->n = n;
+        return 0;
+    }
+    if (w->x) { /* grow to cover both the old and the new shape */
+        if (w->capB > B) B = w->capB;
+        if (w->capN > n) n = w->capN;
+    }
     ws_free(w);
     const lf_mlm_config *c = &m->cfg;
     const size_t L = (size_t)c->layers, H = (size_t)c->heads, C = (size_t)c->dim,
@@ -323,8 +371,8 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
         LF_FAIL("mlm: out of memory for the activations of a %lld x %lld batch", (long long)B,
                 (long long)n);
     }
-    w->B = B;
-    w->n = n;
+    w->capB = B;
+    w->capN = n;
     w->nt = nt;
     return 0;
 }
@@ -738,7 +786,7 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         }
     }
     const real scale = (real)(1.0 / sqrt((double)D));
-#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)ws->nt) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
     for (int64_t item = 0; item < B * H; item++) {
         const int64_t b = item / H, h = item % H;
         head_view hv = head_at(m, l, b, h);
@@ -769,7 +817,7 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
     const int64_t B = ws->B, n = ws->n, C = c->dim, H = c->heads, D = C / H;
     const real scale = (real)(1.0 / sqrt((double)D));
     real *dqkv = ws->qkv;
-#pragma omp parallel for schedule(dynamic, 1) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)ws->nt) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
     for (int64_t item = 0; item < B * H; item++) {
         const int64_t b = item / H, h = item % H;
         head_view hv = head_at(m, l, b, h);
@@ -887,11 +935,10 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     mm(0, 1, rows, F, C, 1, fin, C, P + lo->w1, C, 0, u, F);
     const real *b1 = P + lo->b1;
 #pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < F; j++) {
-            u[r * F + j] += b1[j];
-            g[r * F + j] = (real)gelu_d((double)u[r * F + j]);
-        }
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t j = 0; j < F; j++) u[r * F + j] += b1[j];
+        gelu_block(u + r * F, g + r * F, NULL, F);
+    }
     real *f = ws->d1;
     mm(0, 1, rows, C, F, 1, g, F, P + lo->w2, F, 0, f, C);
     const real *b2 = P + lo->b2;
@@ -934,7 +981,7 @@ static void ffn_backward(struct MLM *m, int64_t l, const real *dfo, real *dfin, 
     real *du = ws->df;
     mm(0, 0, rows, F, C, 1, dfo, C, P + lo->w2, F, 0, du, F);
 #pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
-    for (int64_t i = 0; i < rows * F; i++) du[i] = (real)((double)du[i] * gelu_grad_d((double)u[i]));
+    for (int64_t r = 0; r < rows; r++) gelu_block(u + r * F, NULL, du + r * F, F);
     colsum_add(du, rows, F, G + lo->b1);
     mm(1, 0, F, C, rows, 1, du, F, fin, C, 1, G + lo->w1, C);
     mm(0, 0, rows, C, F, 1, du, F, P + lo->w1, C, beta, dfin, C);
@@ -1037,6 +1084,8 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     if (!m || !loss) LF_FAIL("mlm loss: NULL model or loss");
     LF_TRY(batch_check(m, b));
     LF_TRY(ws_ensure(m, b->B, b->n));
+    m->ws.B = b->B;
+    m->ws.n = b->n;
     mlm_ws *ws = &m->ws;
     const lf_mlm_config *c = &m->cfg;
     const int64_t B = b->B, n = b->n, rows = B * n, C = c->dim, V = c->vocab, L = c->layers;

@@ -275,6 +275,43 @@ static void test_fd_conv_layerwise(void)
     fd_check(&c, TN, 1, 0);
 }
 
+static void test_fd_conv_nonuniform_none(void)
+{
+    /* windows of 2, 4, 1 and 4 positions: every head its own kernel length (k = 1 would
+     * leave one slot, whose softmax is 1 whatever the keys: a zero key gradient) */
+    static const int64_t kc[TL * TH] = {4, 2, 8, 2};
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_CONV, 0, kc);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_max_nonuniform_none_pre_ln(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_MAX, 1, k_non);
+    fd_check(&c, TN, 1, 0);
+}
+
+/* Dropout is really applied: the loss with it differs from the loss without, depends
+ * on the step, and is reproducible for a step. */
+static void test_dropout_applied(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_LINEAR, 0, k_uni4);
+    c.dropout = 0.25;
+    lf_mlm *m = NULL;
+    CHECK(lf_mlm_create(&m, &c) == 0);
+    if (!m) return;
+    tiny_batch tb;
+    tiny_batch_init(&tb, TN, 1);
+    double l0, l1, l1b, l2, le;
+    CHECK(lf_mlm_loss(m, &tb.b, 0, 1, &l0, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 1, &l1, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 1, &l1b, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 2, &l2, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, 0, 2, &le, NULL) == 0);
+    CHECK(l1 != l0 && l2 != l1 && l1 == l1b && le == l0);
+    check_notef("no dropout %.6f, step 1 %.6f, step 2 %.6f", l0, l1, l2);
+    lf_mlm_free(m);
+}
+
 static void test_fd_dropout(void)
 {
     lf_mlm_config c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
@@ -560,6 +597,33 @@ static void test_fully_padded_sequence(void)
     lf_mlm64_free(m);
 }
 
+/* The workspace is kept across calls and reused for smaller batches: a small batch
+ * after a large one gives bit for bit what a fresh model gives. */
+static void test_workspace_reuse(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 0, k_non);
+    lf_mlm *a = NULL, *b = NULL;
+    CHECK(lf_mlm_create(&a, &c) == 0 && lf_mlm_create(&b, &c) == 0);
+    if (!a || !b) goto out;
+    tiny_batch big, small;
+    tiny_batch_init(&big, TN, 1);
+    tiny_batch_init(&small, 6, 1);
+    small.b.B = 1;
+    double l0, la, lb;
+    CHECK(lf_mlm_loss(a, &big.b, LF_MLM_BACKWARD, 0, &l0, NULL) == 0);
+    CHECK(lf_mlm_loss(a, &small.b, LF_MLM_BACKWARD, 0, &la, NULL) == 0);
+    CHECK(lf_mlm_loss(b, &small.b, LF_MLM_BACKWARD, 0, &lb, NULL) == 0);
+    CHECK(la == lb && la != l0);
+    CHECK(memcmp(lf_mlm_grads(a), lf_mlm_grads(b), lf_mlm_param_count(a) * sizeof(float)) == 0);
+    /* and growing again */
+    double l1;
+    CHECK(lf_mlm_loss(a, &big.b, LF_MLM_BACKWARD, 0, &l1, NULL) == 0);
+    CHECK(l1 == l0);
+out:
+    lf_mlm_free(a);
+    lf_mlm_free(b);
+}
+
 /* ---- learning -------------------------------------------------------------------- */
 
 /* Sequences t -> (offset + t) mod 15, offset 0 or 7 at random, with 15 % of the
@@ -649,6 +713,75 @@ static void test_learns_cyclic_sequence(void)
                 d, l, p, f1, logv);
 }
 
+/* ---- checkpoint hooks ------------------------------------------------------------ */
+
+/* One training step whose batch and dropout masks are functions of the step number. */
+static void train_step(lf_mlm *m, lf_adamw *opt, const lf_lr_schedule *sched)
+{
+    enum { B = 3, N = 8 };
+    int32_t ids[B * N], tg[B * N];
+    uint8_t mask[B * N];
+    const lf_mlm_config *c = lf_mlm_get_config(m);
+    medium_batch(ids, tg, mask, B, N, c->vocab, 1000 + (uint64_t)opt->step);
+    lf_mlm_batch b = {B, N, ids, tg, mask};
+    double loss;
+    const lf_param_group *groups;
+    const int ng = lf_mlm_groups(m, &groups);
+    const size_t np = lf_mlm_param_count(m);
+    CHECK(lf_mlm_loss(m, &b, LF_MLM_BACKWARD | LF_MLM_DROPOUT, (uint64_t)opt->step, &loss, NULL) == 0);
+    lf_grad_clip(lf_mlm_grads(m), np, groups, ng, 0.5, NULL);
+    lf_adamw_hparams hp = lf_adamw_hparams_default();
+    CHECK(lf_adamw_update(opt, lf_mlm_params(m), lf_mlm_grads(m), groups, ng,
+                          lf_lr_at(sched, opt->step), &hp) == 0);
+}
+
+/* What a checkpoint holds (the parameter vector, both Adam moments and the step) is
+ * enough: restoring it into a fresh model and optimizer and continuing ends
+ * bit-identical to the uninterrupted run. */
+static void test_resume_from_flat_state_bit_identical(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_CONV, 0, k_uni4);
+    c.vocab = 50;
+    c.dropout = 0.1;
+    c.init_std = 0.02;
+    lf_lr_schedule sched = {1e-3, 0.1, 3, 20, LF_DECAY_COSINE};
+    lf_mlm *a = NULL, *b = NULL;
+    CHECK(lf_mlm_create(&a, &c) == 0 && lf_mlm_create(&b, &c) == 0);
+    if (!a || !b) goto out;
+    const size_t np = lf_mlm_param_count(a);
+    lf_adamw oa, ob;
+    CHECK(lf_adamw_init(&oa, np) == 0 && lf_adamw_init(&ob, np) == 0);
+    for (int s = 0; s < 7; s++) train_step(a, &oa, &sched);
+    /* "save" */
+    float *sp = malloc(np * sizeof(float)), *sm = malloc(np * sizeof(float)),
+          *sv = malloc(np * sizeof(float));
+    memcpy(sp, lf_mlm_params(a), np * sizeof(float));
+    memcpy(sm, oa.m, np * sizeof(float));
+    memcpy(sv, oa.v, np * sizeof(float));
+    const int64_t step = oa.step;
+    for (int s = 0; s < 8; s++) train_step(a, &oa, &sched);
+    /* "restore" into the fresh pair and continue */
+    memcpy(lf_mlm_params(b), sp, np * sizeof(float));
+    memcpy(ob.m, sm, np * sizeof(float));
+    memcpy(ob.v, sv, np * sizeof(float));
+    ob.step = step;
+    for (int s = 0; s < 8; s++) train_step(b, &ob, &sched);
+    CHECK(oa.step == 15 && ob.step == 15);
+    CHECK_MSG(memcmp(lf_mlm_params(a), lf_mlm_params(b), np * sizeof(float)) == 0,
+              "parameters differ after resuming");
+    CHECK_MSG(memcmp(oa.m, ob.m, np * sizeof(float)) == 0 && memcmp(oa.v, ob.v, np * sizeof(float)) == 0,
+              "moments differ after resuming");
+    CHECK_MSG(memcmp(lf_mlm_params(a), sp, np * sizeof(float)) != 0, "training changed nothing");
+    free(sp);
+    free(sm);
+    free(sv);
+    lf_adamw_free(&oa);
+    lf_adamw_free(&ob);
+out:
+    lf_mlm_free(a);
+    lf_mlm_free(b);
+}
+
 int main(void)
 {
     check_program = "test_mlm";
@@ -666,7 +799,10 @@ int main(void)
     RUN(test_fd_conv_none);
     RUN(test_fd_conv_kv_short_batch);
     RUN(test_fd_conv_layerwise);
+    RUN(test_fd_conv_nonuniform_none);
+    RUN(test_fd_max_nonuniform_none_pre_ln);
     RUN(test_fd_dropout);
+    RUN(test_dropout_applied);
     RUN(test_fd_no_padding);
     RUN(test_identity_linear_equals_dense);
     RUN(test_mean_k_eq_n_equals_dense_padded);
@@ -675,6 +811,8 @@ int main(void)
     RUN(test_param_count_and_groups);
     RUN(test_bad_input);
     RUN(test_fully_padded_sequence);
+    RUN(test_resume_from_flat_state_bit_identical);
+    RUN(test_workspace_reuse);
     RUN(test_learns_cyclic_sequence);
     return check_summary();
 }
