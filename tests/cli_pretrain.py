@@ -157,14 +157,17 @@ ok, detail = compare("r_full", "r_t1", ["n32_dense", "n32_k8_headwise"])
 report("1 thread ends bit-identical to 2 threads", rc == 0 and ok, detail)
 
 # SIGINT while training: checkpoint, exit 130, log complete = 0; resume ends identical.
-sargs = TINY + ["--k", "8", "--sharing", "none", "--steps", "200", "--checkpoint-every", "50"]
+# Long enough (1500 updates, about a second on an idle core) that the signal, sent as
+# soon as the first periodic checkpoint appears, lands in the middle of the first point.
+sargs = TINY + ["--k", "8", "--sharing", "none", "--steps", "1500", "--checkpoint-every", "300",
+                "--eval-every", "300"]
 rc0, _, err0 = run(*sargs, "--out", "s_full")
 p = subprocess.Popen([suite.bin, *sargs, "--out", "s_int"], stdout=subprocess.PIPE,
                      stderr=subprocess.PIPE, text=True)
 t0 = time.time()
-while time.time() - t0 < 60 and not os.path.exists("s_int/n32_dense.h5"):
-    time.sleep(0.01)
-time.sleep(0.2)
+# The first periodic checkpoint (step 300) says the run is well under way.
+while time.time() - t0 < 120 and not os.path.exists("s_int/n32_dense.ckpt"):
+    time.sleep(0.002)
 p.send_signal(signal.SIGINT)
 out, err = p.communicate(timeout=120)
 states = index_rows("s_int")
@@ -174,6 +177,7 @@ if ok:
     with h5py.File(f"s_int/{inter[0]}.h5", "r") as h:
         ok = int(h.attrs["complete"]) == 0 and os.path.exists(f"s_int/{inter[0]}.ckpt")
         stopped = int(h["train/step"][-1])
+        ok = ok and 300 <= stopped < 1500
 report("SIGINT: exit 130, checkpoint written, log left with complete = 0, index interrupted",
        ok and "resume" in err, f"rc {p.returncode} {err!r} {states}")
 rc, out, err = run(*sargs, "--out", "s_int", "--resume")
