@@ -91,7 +91,7 @@ for step in "${steps[@]}"; do
       n=256; n2=512; ks=32,64,128; kfix=64; n0=128
       size=(--layers 2 --dim 128 --heads 4 --batch 8 --val-seqs 24)
       info="2 layers, d = 128, 4 heads, batch 8"
-      psteps=${PRETRAIN_STEPS:-100}; evalm=$(( psteps / 5 > 0 ? psteps / 5 : 1 ))
+      psteps=${PRETRAIN_STEPS:-1000}; evalm=$(( psteps / 10 > 0 ? psteps / 10 : 1 ))
     fi
     common=(--corpus "$corpus" "${size[@]}" --steps "$psteps" --eval-every "$evalm"
             --checkpoint-every "$evalm" --lr 1e-3 --seed 0 --resume --quiet --out "$pdir")
