@@ -9,6 +9,8 @@
 #   make reproduce    the main job (SCALE=default|paper): data, Figure 1, core benchmark
 #   make fig1         Figure 1 (results/figures/fig1_spectrum.pdf/.png)
 #   make lowrank      low-rank ablations (results/lowrank.h5); make fig-lowrank: its figure
+#   make fig3         Figure 3, pretraining ablations (results/figures/fig3_ablations.pdf/.png;
+#                     trains the sweep first when results/pretrain lacks it; SCALE=default|gpu)
 #   make data         fetch the default model and corpus into data/ (reused when present)
 #   make fuzz         build and run the safetensors fuzzer for FUZZ_SECONDS (needs clang)
 #   make bench-quick  efficiency benchmark (Table 3), small: 2 layers, n <= 8192, k 128,256
@@ -74,9 +76,9 @@ ifneq ($(NVCC),)
   CUDA_TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(wildcard tests/test_cuda*.c))
 endif
 
-.PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 data fuzz clean config
 .PHONY: bench-quick fig-efficiency
 .PHONY: lowrank fig-lowrank
+.PHONY: all deps deps-auto test test-run asan bench reproduce figures fig1 fig3 data fuzz clean config
 .DEFAULT_GOAL := all
 
 all: deps-auto
@@ -161,7 +163,6 @@ fig1: deps-auto
 	@$(MAKE) --no-print-directory build
 	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig1
 
-figures: fig1 fig-lowrank
 
 # Low-rank ablations (issue 4): results/lowrank.h5 and results/figures/fig_lowrank.pdf/.png.
 lowrank: deps-auto
@@ -183,6 +184,11 @@ fig-efficiency: deps-auto
 	@$(MAKE) --no-print-directory build
 	@bash analysis/fig_efficiency.sh $(BIN) $(BENCH_FILE) results/figures
 # ---- end efficiency benchmark ----
+fig3: deps-auto
+	@$(MAKE) --no-print-directory build
+	@SCALE=$(SCALE) bash experiments/reproduce.sh $(BIN) data fig3
+
+figures: fig1 fig-lowrank fig3
 
 data:
 	@bash data/fetch.sh

@@ -8,7 +8,7 @@
 #include "mem.h"
 #include "rng.h"
 
-void lf_mlm_config_default(lf_mlm_config *c)
+void lf_mlm_data_config_default(lf_mlm_data_config *c)
 {
     memset(c, 0, sizeof *c);
     c->seq_len = 512;
@@ -45,7 +45,7 @@ void lf_mlm_data_free(lf_mlm_data *d)
     memset(d, 0, sizeof *d);
 }
 
-static int check_config(const lf_mlm_config *c)
+static int check_config(const lf_mlm_data_config *c)
 {
     if (c->seq_len < 3)
         LF_FAIL("sequence length %d: must be at least 3 ([CLS], a token, [SEP])", (int)c->seq_len);
@@ -64,7 +64,7 @@ static int check_config(const lf_mlm_config *c)
     return 0;
 }
 
-int lf_mlm_data_init(lf_mlm_data *d, const lf_corpus *c, const lf_mlm_config *cfg)
+int lf_mlm_data_init(lf_mlm_data *d, const lf_corpus *c, const lf_mlm_data_config *cfg)
 {
     memset(d, 0, sizeof *d);
     LF_TRY(check_config(cfg));
@@ -135,7 +135,7 @@ int lf_mlm_data_init(lf_mlm_data *d, const lf_corpus *c, const lf_mlm_config *cf
     return 0;
 }
 
-int lf_mlm_batch_alloc(lf_mlm_batch *b, int32_t B, int32_t n)
+int lf_mlm_batch_alloc(lf_mlm_data_batch *b, int32_t B, int32_t n)
 {
     memset(b, 0, sizeof *b);
     if (B < 1 || n < 1) LF_FAIL("batch of %d x %d: both must be >= 1", (int)B, (int)n);
@@ -152,7 +152,7 @@ int lf_mlm_batch_alloc(lf_mlm_batch *b, int32_t B, int32_t n)
     return 0;
 }
 
-void lf_mlm_batch_free(lf_mlm_batch *b)
+void lf_mlm_batch_free(lf_mlm_data_batch *b)
 {
     if (!b) return;
     lf_free(b->input);
@@ -165,7 +165,7 @@ void lf_mlm_batch_free(lf_mlm_batch *b)
 /* Fills row r of b with sequence i of a stream (tokens[0..len)) and masks it with
  * generator g. Returns the number of masked positions; adds real tokens to *tokens. */
 static int64_t fill_row(const lf_mlm_data *d, const int32_t *stream, int64_t len, int64_t i,
-                        lf_rng *g, lf_mlm_batch *b, int32_t r, int64_t *tokens)
+                        lf_rng *g, lf_mlm_data_batch *b, int32_t r, int64_t *tokens)
 {
     const int64_t n = d->cfg.seq_len, piece = n - 2, start = i * piece;
     const int64_t m = len - start < piece ? len - start : piece;
@@ -198,7 +198,7 @@ static int64_t fill_row(const lf_mlm_data *d, const int32_t *stream, int64_t len
     return masked;
 }
 
-static void clear_rows(const lf_mlm_data *d, lf_mlm_batch *b, int32_t from)
+static void clear_rows(const lf_mlm_data *d, lf_mlm_data_batch *b, int32_t from)
 {
     const int64_t n = b->n;
     for (int64_t r = from; r < b->B; r++) {
@@ -211,7 +211,7 @@ static void clear_rows(const lf_mlm_data *d, lf_mlm_batch *b, int32_t from)
     }
 }
 
-static int check_batch(const lf_mlm_data *d, const lf_mlm_batch *b)
+static int check_batch(const lf_mlm_data *d, const lf_mlm_data_batch *b)
 {
     if (!b || !b->input) LF_FAIL("MLM batch: not allocated");
     if (b->B != d->cfg.batch || b->n != d->cfg.seq_len)
@@ -220,7 +220,7 @@ static int check_batch(const lf_mlm_data *d, const lf_mlm_batch *b)
     return 0;
 }
 
-int lf_mlm_train_batch(lf_mlm_data *d, int64_t step, lf_mlm_batch *b)
+int lf_mlm_train_batch(lf_mlm_data *d, int64_t step, lf_mlm_data_batch *b)
 {
     LF_TRY(check_batch(d, b));
     if (step < 0) LF_FAIL("MLM batch: step %lld < 0", (long long)step);
@@ -249,7 +249,7 @@ int lf_mlm_train_batch(lf_mlm_data *d, int64_t step, lf_mlm_batch *b)
     return 0;
 }
 
-int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_batch *b)
+int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_data_batch *b)
 {
     LF_TRY(check_batch(d, b));
     if (index < 0 || index >= d->val_batches)
@@ -269,7 +269,7 @@ int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_batch *b)
     return 0;
 }
 
-int lf_mlm_validate(const lf_mlm_data *d, lf_mlm_batch *b, lf_mlm_loss_fn loss_fn, void *ctx,
+int lf_mlm_validate(const lf_mlm_data *d, lf_mlm_data_batch *b, lf_mlm_loss_fn loss_fn, void *ctx,
                     double *loss, int64_t *masked)
 {
     double sum = 0;

@@ -63,13 +63,13 @@ typedef struct {
     double mask_prob;         /* 0.15 */
     double mask_token_frac;   /* 0.8 */
     double random_token_frac; /* 0.1 */
-} lf_mlm_config;
+} lf_mlm_data_config;
 
 /* The defaults above (seq_len 512, batch 32, seed 0). */
-void lf_mlm_config_default(lf_mlm_config *c);
+void lf_mlm_data_config_default(lf_mlm_data_config *c);
 
 typedef struct {
-    lf_mlm_config cfg;
+    lf_mlm_data_config cfg;
     int32_t vocab_size, pad_id, cls_id, sep_id, mask_id;
     int32_t *train_tokens, *val_tokens; /* the split streams */
     int64_t train_len, val_len;         /* their token counts */
@@ -93,23 +93,23 @@ typedef struct {
     int64_t *seq_index; /* [B] sequence number within its split (-1 for unused rows) */
     int64_t masked;     /* positions with target >= 0 */
     int64_t tokens;     /* positions with pad_mask = 1 */
-} lf_mlm_batch;
+} lf_mlm_data_batch;
 
 /* Splits the corpus and checks that it is large enough: at least one full training
  * batch and at least one validation sequence, else one error line saying how many
  * tokens and sequences there are and what is needed. Invalid config values (n < 3,
  * B < 1, probabilities outside [0, 1], mask + random fractions > 1, split_block < 1,
  * val_every < 2) are errors too. The corpus may be freed afterwards. */
-int lf_mlm_data_init(lf_mlm_data *d, const lf_corpus *c, const lf_mlm_config *cfg);
+int lf_mlm_data_init(lf_mlm_data *d, const lf_corpus *c, const lf_mlm_data_config *cfg);
 void lf_mlm_data_free(lf_mlm_data *d);
 
-int lf_mlm_batch_alloc(lf_mlm_batch *b, int32_t B, int32_t n);
-void lf_mlm_batch_free(lf_mlm_batch *b);
+int lf_mlm_batch_alloc(lf_mlm_data_batch *b, int32_t B, int32_t n);
+void lf_mlm_batch_free(lf_mlm_data_batch *b);
 
 /* The training batch of step (>= 0), into b (allocated with the config's B and n). */
-int lf_mlm_train_batch(lf_mlm_data *d, int64_t step, lf_mlm_batch *b);
+int lf_mlm_train_batch(lf_mlm_data *d, int64_t step, lf_mlm_data_batch *b);
 /* Validation batch index (0 .. val_batches - 1): sequences index*B ... */
-int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_batch *b);
+int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_data_batch *b);
 
 /* Validation loss per masked token: calls loss_fn on every validation batch in index
  * order; loss_fn returns 0 and sets *loss_sum to the summed cross-entropy (nats)
@@ -118,8 +118,8 @@ int lf_mlm_val_batch(const lf_mlm_data *d, int64_t index, lf_mlm_batch *b);
  * *masked = that token count. Because masks belong to sequences, the result does not
  * depend on the batch size (up to summation order). Fails when the validation set
  * has no masked token at all. */
-typedef int (*lf_mlm_loss_fn)(void *ctx, const lf_mlm_batch *b, double *loss_sum);
-int lf_mlm_validate(const lf_mlm_data *d, lf_mlm_batch *b, lf_mlm_loss_fn loss_fn, void *ctx,
+typedef int (*lf_mlm_loss_fn)(void *ctx, const lf_mlm_data_batch *b, double *loss_sum);
+int lf_mlm_validate(const lf_mlm_data *d, lf_mlm_data_batch *b, lf_mlm_loss_fn loss_fn, void *ctx,
                     double *loss, int64_t *masked);
 
 #endif

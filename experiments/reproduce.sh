@@ -2,26 +2,27 @@
 # reproduce.sh - the main job behind `make reproduce` (and `make fig1`): runs the
 # experiments the suite implements at the chosen scale and lists what it wrote.
 #   usage: experiments/reproduce.sh BIN_DIR [step ...]
-#          steps: data spectrum fig1 lowrank fig-lowrank bench
-#   environment: SCALE=default|paper, MODEL=DIR, CORPUS=FILE, THREADS=T, SEQUENCES=S (the
-#                scale's count of spectrum sequences, 64 or 10,000, overridden)
+#          steps: data spectrum fig1 lowrank fig-lowrank bench pretrain fig3
+#   environment: SCALE=default|paper|gpu, MODEL=DIR, CORPUS=FILE, THREADS=T, SEQUENCES=S (the
+#                scale's count of spectrum sequences, 64 or 10,000, overridden);
+#                pretrain/fig3: SCALE=default|gpu, PRETRAIN_STEPS=N (see the pretrain step)
 set -euo pipefail
 bin=${1:-bin}
 shift || true
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(data spectrum fig1 lowrank fig-lowrank bench)
+[ ${#steps[@]} -gt 0 ] || steps=(data spectrum fig1 lowrank fig-lowrank bench pretrain fig3)
 
 scale=${SCALE:-default}
 model=${MODEL:-data/all-MiniLM-L6-v2}
 # The paper scale needs 5.1 M tokens; the Bible has 1.0 M, so it reads the Bible followed
 # by the Linux kernel documentation (data/fetch.sh paper; 12,441 sequences of 512).
 case "$scale" in
-  default) sequences=64; spectrum=results/spectrum.h5; corpus=${CORPUS:-data/kjv.txt}; tag=
+  default|gpu) sequences=64; spectrum=results/spectrum.h5; corpus=${CORPUS:-data/kjv.txt}; tag=
            lowrank=results/lowrank.h5; lowrank_args=(--sequences 4 --fit-sequences 2) ;;
   paper) sequences=10000; spectrum=results/spectrum_paper.h5; corpus=${CORPUS:-data/paper_corpus.txt}
          tag=_paper
          lowrank=results/lowrank_paper.h5; lowrank_args=(--sequences 64 --fit-sequences 16 --fit-steps 100) ;;
-  *) echo "reproduce: error: SCALE must be default or paper, not '$scale'" >&2; exit 2 ;;
+  *) echo "reproduce: error: SCALE must be default, gpu or paper, not '$scale'" >&2; exit 2 ;;
 esac
 sequences=${SEQUENCES:-$sequences}
 threads=${THREADS:+--threads $THREADS}
@@ -117,7 +118,66 @@ for step in "${steps[@]}"; do
     mv "$out.tmp" "$out"
     made+=("$out")
     ;;
-  *) echo "reproduce: error: unknown step '$step' (data, spectrum, fig1, lowrank, fig-lowrank, bench)" >&2; exit 2 ;;
+  # ---- pretraining ablations (the paper's Figure 3) ---------------------------------
+  # SCALE=default: 2 layers, d = 128, 4 heads, byte-level KJV, batch 8, n = 256 (and 512,
+  # 128), k in {32, 64, 128}, the four sharing modes at k = 64: 13 points, about 20
+  # minutes on 2 cores. SCALE=gpu: the same sweep bigger (4 layers, d = 256, n = 512 and
+  # 1024, k in {64, 128, 256}, batch 16, more updates) for a many-core machine: there is
+  # no CUDA training path, so it trains on the CPU of whatever machine runs it (e.g. 16
+  # cores of a GPU host, --threads from THREADS). Every run resumes: an interrupted
+  # sweep continues where it stopped and complete points are skipped.
+  pretrain)
+    pdir=results/pretrain${PRETRAIN_TAG:-}
+    [ "$scale" != gpu ] || pdir=results/pretrain_gpu
+    if [ "$scale" = gpu ]; then
+      n=512; n2=1024; ks=64,128,256; kfix=128; n0=256
+      size=(--layers 4 --dim 256 --heads 4 --batch 16 --val-seqs 64)
+      info="4 layers, d = 256, 4 heads, batch 16"
+      psteps=${PRETRAIN_STEPS:-2000}; evalm=100
+    else
+      n=256; n2=512; ks=32,64,128; kfix=64; n0=128
+      size=(--layers 2 --dim 128 --heads 4 --batch 8 --val-seqs 24)
+      info="2 layers, d = 128, 4 heads, batch 8"
+      psteps=${PRETRAIN_STEPS:-1000}; evalm=$(( psteps / 10 > 0 ? psteps / 10 : 1 ))
+    fi
+    common=(--corpus "$corpus" "${size[@]}" --steps "$psteps" --eval-every "$evalm"
+            --checkpoint-every "$evalm" --lr 1e-3 --seed 0 --resume --quiet --out "$pdir")
+    echo "reproduce: pretraining sweep (SCALE=$scale, $psteps updates per point) -> $pdir"
+    t0=$(date +%s)
+    "$bin/pretrain" "${common[@]}" $threads --seq-len "$n" --k "$ks" --sharing none
+    "$bin/pretrain" "${common[@]}" $threads --seq-len "$n2" --k "$ks" --sharing none
+    "$bin/pretrain" "${common[@]}" $threads --seq-len "$n" --k "$kfix" --sharing headwise,kv,layerwise
+    "$bin/pretrain" "${common[@]}" $threads --seq-len "$n0" --k "$kfix" --sharing none
+    echo "reproduce: pretraining sweep took $(( $(date +%s) - t0 )) s"
+    printf '%s\n' "n=$n n2=$n2 ks='${ks//,/ }' kfix=$kfix lens='$n0 $n $n2'" \
+      "info='$info, $psteps updates, $(basename "$corpus") bytes'" > "$pdir/fig3.params"
+    made+=("$pdir/index.tsv")
+    ;;
+  fig3)
+    pdir=results/pretrain${PRETRAIN_TAG:-}
+    [ "$scale" != gpu ] || pdir=results/pretrain_gpu
+    [ -e "$pdir/fig3.params" ] || "$0" "$bin" pretrain
+    gtag=; [ "$scale" != gpu ] || gtag=_gpu
+    dats=$figures/fig3${PRETRAIN_TAG:-}$gtag
+    mkdir -p "$dats"
+    for log in "$pdir"/*.h5; do
+      name=$(basename "$log" .h5)
+      paste <("$bin/h5export" "$log" /val/step) <("$bin/h5export" "$log" /val/perplexity) \
+        > "$dats/$name.dat"
+    done
+    # shellcheck disable=SC1090
+    eval "$(sed -n 1p "$pdir/fig3.params")"
+    info=$(sed -n 2p "$pdir/fig3.params" | sed "s/^info='//; s/'$//")
+    for fmt in pdf png; do
+      fig=$figures/fig3_ablations${PRETRAIN_TAG:-}${gtag}.$fmt
+      gnuplot -e "dir='$dats'; out='$fig.tmp'; fmt='$fmt'; n=$n; n2=$n2; ks='$ks'; \
+                  kfix=$kfix; lens='$lens'; info='$info'" analysis/fig3.gp
+      mv "$fig.tmp" "$fig"
+      made+=("$fig")
+    done
+    ;;
+  *) echo "reproduce: error: unknown step '$step' (data, spectrum, fig1, lowrank, fig-lowrank, bench, pretrain, fig3)" >&2
+     exit 2 ;;
   esac
 done
 

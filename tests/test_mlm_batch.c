@@ -61,10 +61,10 @@ static void random_byte_corpus(lf_corpus *c, int64_t count, uint64_t seed)
     c->mask_id = LF_CORPUS_BYTE_MASK;
 }
 
-static lf_mlm_config config(int32_t n, int32_t B, int64_t blk, int32_t every)
+static lf_mlm_data_config config(int32_t n, int32_t B, int64_t blk, int32_t every)
 {
-    lf_mlm_config cfg;
-    lf_mlm_config_default(&cfg);
+    lf_mlm_data_config cfg;
+    lf_mlm_data_config_default(&cfg);
     cfg.seq_len = n;
     cfg.batch = B;
     cfg.split_block = blk;
@@ -89,7 +89,7 @@ static void test_split_rule(void)
 {
     lf_corpus c;
     position_corpus(&c, 100003);
-    lf_mlm_config cfg = config(66, 4, 1000, 20);
+    lf_mlm_data_config cfg = config(66, 4, 1000, 20);
     cfg.mask_prob = 0; /* look at the text itself */
     lf_mlm_data d;
     CHECK_MSG(lf_mlm_data_init(&d, &c, &cfg) == 0, "%s", lf_error_get());
@@ -111,7 +111,7 @@ static void test_split_rule(void)
     CHECK_MSG(ok, "training stream is not the other blocks in order");
 
     /* Sequences: first validation sequence and the padded last one. */
-    lf_mlm_batch b;
+    lf_mlm_data_batch b;
     CHECK(lf_mlm_batch_alloc(&b, 4, 66) == 0);
     CHECK(lf_mlm_val_batch(&d, 0, &b) == 0);
     CHECK(b.rows == 4 && b.input[0] == c.cls_id && b.input[65] == c.sep_id);
@@ -133,7 +133,7 @@ static void test_split_rule(void)
 
     /* The same validation text for another sequence length and batch size. */
     lf_mlm_data d2;
-    lf_mlm_config cfg2 = config(130, 7, 1000, 20);
+    lf_mlm_data_config cfg2 = config(130, 7, 1000, 20);
     CHECK(lf_mlm_data_init(&d2, &c, &cfg2) == 0);
     CHECK(d2.val_len == d.val_len && memcmp(d2.val_tokens, d.val_tokens, 5000 * 4) == 0);
     CHECK(d2.val_seqs == 40 && d2.train_seqs == 743); /* ceil(5000/128), ceil(95003/128) */
@@ -159,7 +159,7 @@ static void test_too_small_and_bad_config(void)
     lf_corpus c;
     lf_mlm_data d;
     position_corpus(&c, 300);
-    lf_mlm_config cfg = config(66, 1, 1000, 20);
+    lf_mlm_data_config cfg = config(66, 1, 1000, 20);
     CHECK(lf_mlm_data_init(&d, &c, &cfg) != 0);
     CHECK_MSG(strstr(lf_error_get(), "corpus too small for validation") &&
                   strstr(lf_error_get(), "19001 tokens"),
@@ -180,7 +180,7 @@ static void test_too_small_and_bad_config(void)
     CHECK(d.batches_per_epoch == 1);
     lf_mlm_data_free(&d);
 
-    lf_mlm_config b;
+    lf_mlm_data_config b;
     b = config(2, 1, 100, 20);
     CHECK(lf_mlm_data_init(&d, &c, &b) != 0 && strstr(lf_error_get(), "sequence length 2"));
     b = config(66, 0, 100, 20);
@@ -201,7 +201,7 @@ static void test_too_small_and_bad_config(void)
     /* A batch allocated with another shape is refused. */
     b = config(66, 2, 100, 20);
     CHECK(lf_mlm_data_init(&d, &c, &b) == 0);
-    lf_mlm_batch wrong;
+    lf_mlm_data_batch wrong;
     CHECK(lf_mlm_batch_alloc(&wrong, 3, 66) == 0);
     CHECK(lf_mlm_train_batch(&d, 0, &wrong) != 0 && strstr(lf_error_get(), "allocated as 3 x 66"));
     CHECK(lf_mlm_train_batch(&d, -1, &wrong) != 0);
@@ -216,10 +216,10 @@ static void test_masking_statistics(void)
 {
     lf_corpus c;
     random_byte_corpus(&c, 1200000, 99);
-    lf_mlm_config cfg = config(258, 16, 16384, 20);
+    lf_mlm_data_config cfg = config(258, 16, 16384, 20);
     lf_mlm_data d;
     CHECK_MSG(lf_mlm_data_init(&d, &c, &cfg) == 0, "%s", lf_error_get());
-    lf_mlm_batch b;
+    lf_mlm_data_batch b;
     CHECK(lf_mlm_batch_alloc(&b, 16, 258) == 0);
     int64_t maskable = 0, selected = 0, to_mask = 0, unchanged = 0, to_random = 0;
     int64_t special_bad = 0, random_special = 0, masked_sum = 0, hist[256] = {0};
@@ -289,14 +289,14 @@ static void test_special_never_masked(void)
     for (int i = 0; i < 3000; i++) c.ids[i] = i % 3 == 0 ? 1 : 5 + i % 5;
     c.vocab_size = 10;
     c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3, c.mask_id = 4;
-    lf_mlm_config cfg = config(50, 4, 100, 10);
+    lf_mlm_data_config cfg = config(50, 4, 100, 10);
     cfg.mask_prob = 1;
     cfg.mask_token_frac = 0;
     cfg.random_token_frac = 1;
     lf_mlm_data d;
     CHECK_MSG(lf_mlm_data_init(&d, &c, &cfg) == 0, "%s", lf_error_get());
     CHECK(d.nonspecial_count == 5);
-    lf_mlm_batch b;
+    lf_mlm_data_batch b;
     CHECK(lf_mlm_batch_alloc(&b, 4, 50) == 0);
     int64_t bad = 0, unk = 0, sel = 0;
     for (int64_t s = 0; s < 3 * d.batches_per_epoch; s++) {
@@ -335,7 +335,7 @@ static void test_special_never_masked(void)
 
 /* ---- determinism and order ---------------------------------------------------------- */
 
-static int batches_equal(const lf_mlm_batch *a, const lf_mlm_batch *b)
+static int batches_equal(const lf_mlm_data_batch *a, const lf_mlm_data_batch *b)
 {
     size_t cells = (size_t)a->B * (size_t)a->n;
     return a->rows == b->rows && a->masked == b->masked && a->tokens == b->tokens &&
@@ -349,12 +349,12 @@ static void test_determinism(void)
 {
     lf_corpus c;
     random_byte_corpus(&c, 60000, 5);
-    lf_mlm_config cfg = config(34, 8, 1000, 20);
+    lf_mlm_data_config cfg = config(34, 8, 1000, 20);
     lf_mlm_data d1, d2, d3;
     CHECK(lf_mlm_data_init(&d1, &c, &cfg) == 0 && lf_mlm_data_init(&d2, &c, &cfg) == 0);
     cfg.seed++;
     CHECK(lf_mlm_data_init(&d3, &c, &cfg) == 0);
-    lf_mlm_batch a, b, x;
+    lf_mlm_data_batch a, b, x;
     CHECK(lf_mlm_batch_alloc(&a, 8, 34) == 0 && lf_mlm_batch_alloc(&b, 8, 34) == 0 &&
           lf_mlm_batch_alloc(&x, 8, 34) == 0);
     int64_t P = d1.batches_per_epoch;
@@ -402,10 +402,10 @@ static void test_determinism(void)
      * batch sizes 8 and 3. */
     CHECK(lf_mlm_val_batch(&d1, 1, &a) == 0 && lf_mlm_val_batch(&d1, 1, &b) == 0 &&
           batches_equal(&a, &b));
-    lf_mlm_config cfg3 = config(34, 3, 1000, 20);
+    lf_mlm_data_config cfg3 = config(34, 3, 1000, 20);
     lf_mlm_data e;
     CHECK(lf_mlm_data_init(&e, &c, &cfg3) == 0 && e.val_seqs == d1.val_seqs);
-    lf_mlm_batch small;
+    lf_mlm_data_batch small;
     CHECK(lf_mlm_batch_alloc(&small, 3, 34) == 0);
     int same = 1;
     for (int64_t v = 0; v < d1.val_batches; v++) {
@@ -433,7 +433,7 @@ static void test_determinism(void)
 
 /* ---- against the Python implementation --------------------------------------------- */
 
-static void dump_batch(FILE *f, const lf_mlm_batch *b)
+static void dump_batch(FILE *f, const lf_mlm_data_batch *b)
 {
     for (int r = 0; r < b->B; r++) {
         fprintf(f, "%lld |", (long long)b->seq_index[r]);
@@ -464,7 +464,7 @@ static void test_python_reference(void)
     for (int i = 0; i < 3001; i++) c.ids[i] = lf_rng_uniform(&g) < 0.05 ? 1 : 5 + (int32_t)(lf_rng_next(&g) % 45);
     c.vocab_size = 50;
     c.pad_id = 0, c.unk_id = 1, c.cls_id = 2, c.sep_id = 3, c.mask_id = 4;
-    lf_mlm_config cfg = config(20, 3, 100, 5);
+    lf_mlm_data_config cfg = config(20, 3, 100, 5);
     cfg.seed = 0xfedcba9876543210ULL;
     cfg.mask_prob = 0.3;
     lf_mlm_data d;
@@ -485,7 +485,7 @@ static void test_python_reference(void)
     for (int64_t v = 0; v < d.val_batches; v++) fprintf(f, "%lld ", (long long)v);
     fprintf(f, "\n");
     fclose(f);
-    lf_mlm_batch b;
+    lf_mlm_data_batch b;
     CHECK(lf_mlm_batch_alloc(&b, 3, 20) == 0);
     f = fopen("mlm_c.txt", "w");
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
@@ -518,7 +518,7 @@ typedef struct {
     int calls, bad;
 } fake_ctx;
 
-static int fake_loss(void *ctx, const lf_mlm_batch *b, double *loss_sum)
+static int fake_loss(void *ctx, const lf_mlm_data_batch *b, double *loss_sum)
 {
     fake_ctx *fc = ctx;
     fc->calls++;
@@ -535,7 +535,7 @@ static int fake_loss(void *ctx, const lf_mlm_batch *b, double *loss_sum)
     return 0;
 }
 
-static int failing_loss(void *ctx, const lf_mlm_batch *b, double *loss_sum)
+static int failing_loss(void *ctx, const lf_mlm_data_batch *b, double *loss_sum)
 {
     (void)ctx, (void)b, (void)loss_sum;
     lf_error_set("model exploded");
@@ -550,9 +550,9 @@ static void test_validate(void)
     int64_t masked[3];
     const int32_t Bs[3] = {1, 4, 7};
     for (int i = 0; i < 3; i++) {
-        lf_mlm_config cfg = config(40, Bs[i], 1000, 20);
+        lf_mlm_data_config cfg = config(40, Bs[i], 1000, 20);
         lf_mlm_data d;
-        lf_mlm_batch b;
+        lf_mlm_data_batch b;
         CHECK(lf_mlm_data_init(&d, &c, &cfg) == 0 && lf_mlm_batch_alloc(&b, Bs[i], 40) == 0);
         fake_ctx fc = {0, 0};
         CHECK_MSG(lf_mlm_validate(&d, &b, fake_loss, &fc, &loss[i], &masked[i]) == 0, "%s",
@@ -583,10 +583,10 @@ static void test_validate(void)
     CHECK_NEAR(loss[2], loss[0], 1e-13 * loss[0]);
     check_notef("loss %.12f over %lld masked tokens for B = 1, 4, 7", loss[0], (long long)masked[0]);
     /* No masked token at all: an error, not a NaN. */
-    lf_mlm_config cfg = config(40, 2, 1000, 20);
+    lf_mlm_data_config cfg = config(40, 2, 1000, 20);
     cfg.mask_prob = 0;
     lf_mlm_data d;
-    lf_mlm_batch b;
+    lf_mlm_data_batch b;
     CHECK(lf_mlm_data_init(&d, &c, &cfg) == 0 && lf_mlm_batch_alloc(&b, 2, 40) == 0);
     double l;
     int64_t m;

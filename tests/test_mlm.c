@@ -1,0 +1,818 @@
+/* test_mlm.c - the masked-LM model (core/mlm.h): its complete backward pass against
+ * central finite differences of the float64 build on tiny configurations (every
+ * trainable parameter, dense and Linformer attention under every sharing mode,
+ * nonuniform k, every projection kind, padding masks, pre-/post-LN, dropout, a batch
+ * shorter than max_len), the float32 fast path against the float64 build, Linformer
+ * with identity projections against dense attention, determinism across runs and
+ * thread counts, the loss at initialisation, bad input, and a learning test.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "error.h"
+#include "mem.h"
+#include "mlm.h"
+#include "optim.h"
+#include "parallel.h"
+#include "rng.h"
+
+/* ---- tiny configurations ------------------------------------------------------ */
+
+enum { TV = 11, TN = 8, TC = 8, TH = 2, TL = 2, TF = 16, TB = 2 };
+
+static int64_t tk[TL * TH];
+
+static lf_mlm_config tiny(int linformer, lf_sharing sh, lf_proj_kind kind, int pre_ln,
+                          const int64_t *k)
+{
+    lf_mlm_config c = lf_mlm_config_default();
+    c.vocab = TV;
+    c.max_len = TN;
+    c.dim = TC;
+    c.heads = TH;
+    c.layers = TL;
+    c.ffn = TF;
+    c.pre_ln = pre_ln;
+    c.linformer = linformer;
+    c.sharing = sh;
+    c.kind = kind;
+    if (linformer) {
+        memcpy(tk, k, sizeof tk);
+        c.k = tk;
+    }
+    c.init_std = 0.5; /* large enough that attention is far from uniform */
+    c.seed = 7;
+    return c;
+}
+
+static const int64_t k_uni4[TL * TH] = {4, 4, 4, 4};
+static const int64_t k_uni2[TL * TH] = {2, 2, 2, 2};
+static const int64_t k_non[TL * TH] = {4, 2, 3, 5};
+
+/* A batch of TB sequences of length n: sequence 0 has a padded position in the middle,
+ * sequence 1 trailing padding; about half of the real positions carry a target. */
+typedef struct {
+    int32_t ids[TB * TN], targets[TB * TN];
+    uint8_t mask[TB * TN];
+    lf_mlm_batch b;
+} tiny_batch;
+
+static void tiny_batch_init(tiny_batch *t, int64_t n, int padded)
+{
+    lf_rng r;
+    lf_rng_init(&r, 99, 0);
+    for (int64_t i = 0; i < TB * n; i++) {
+        t->ids[i] = (int32_t)(lf_rng_next(&r) % TV);
+        t->mask[i] = 1;
+        t->targets[i] = lf_rng_uniform(&r) < 0.5 ? (int32_t)(lf_rng_next(&r) % TV) : -1;
+    }
+    if (padded) {
+        t->mask[3] = 0;
+        t->mask[n + n - 1] = t->mask[n + n - 2] = 0;
+        for (int64_t i = 0; i < TB * n; i++)
+            if (!t->mask[i]) t->targets[i] = -1;
+    }
+    t->targets[0] = 5; /* at least one target */
+    t->b.B = TB;
+    t->b.n = n;
+    t->b.ids = t->ids;
+    t->b.targets = t->targets;
+    t->b.mask = padded ? t->mask : NULL;
+}
+
+/* Moves every parameter off its initial value (biases 0, LN 1/0, conv 1/window) so
+ * that no gradient is checked at a special point; applied to the float model, then
+ * copied to the double one so both hold the same values. */
+static void perturb(lf_mlm *f, lf_mlm64 *d)
+{
+    float *p = lf_mlm_params(f);
+    double *q = lf_mlm64_params(d);
+    const size_t np = lf_mlm_param_count(f);
+    lf_rng r;
+    lf_rng_init(&r, 5, 1);
+    const lf_param_group *g;
+    int ng = lf_mlm_groups(f, &g);
+    for (int i = 0; i < ng; i++) {
+        if (!g[i].trainable) continue;
+        for (size_t j = g[i].offset; j < g[i].offset + g[i].count; j++)
+            p[j] += (float)(0.2 * lf_rng_normal(&r));
+    }
+    for (size_t j = 0; j < np; j++) q[j] = p[j];
+}
+
+/* Central differences on the float64 build for every trainable parameter.
+ * Step h = 1e-5: truncation error h^2 |f'''| / 6 ~ 1e-10 for this O(1)-curvature loss,
+ * rounding error ~ 1e-16 * |loss| * (condition ~ 1e2) / h ~ 1e-9. The analytic
+ * gradient must agree within 1e-7 + 1e-6 |g|: a missing term, a wrong index or a
+ * wrong sign errs by a sizeable fraction of the gradient (>= 1e-3 relative), while a
+ * correct backward, computed in double, stays below ~1e-8. */
+static void fd_check(const lf_mlm_config *cfg, int64_t n, int padded, int dropout)
+{
+    lf_mlm *f = NULL;
+    lf_mlm64 *d = NULL;
+    CHECK(lf_mlm_create(&f, cfg) == 0);
+    CHECK(lf_mlm64_create(&d, cfg) == 0);
+    if (!f || !d) {
+        printf("    create: %s\n", lf_error_get());
+        lf_mlm_free(f);
+        lf_mlm64_free(d);
+        return;
+    }
+    perturb(f, d);
+    tiny_batch tb;
+    tiny_batch_init(&tb, n, padded);
+    const int flags = dropout ? LF_MLM_DROPOUT : 0;
+    double loss = 0, lossf = 0;
+    int64_t nm = 0;
+    CHECK(lf_mlm64_loss(d, &tb.b, flags | LF_MLM_BACKWARD, 3, &loss, &nm) == 0);
+    CHECK(lf_mlm_loss(f, &tb.b, flags | LF_MLM_BACKWARD, 3, &lossf, NULL) == 0);
+    CHECK(nm > 0 && isfinite(loss));
+    const size_t np = lf_mlm64_param_count(d);
+    double *ga = malloc(np * sizeof *ga);
+    memcpy(ga, lf_mlm64_grads(d), np * sizeof *ga);
+    double *p = lf_mlm64_params(d);
+    const lf_param_group *g;
+    int ng = lf_mlm64_groups(d, &g);
+    double worst = 0;
+    const char *worst_name = "";
+    int checked = 0;
+    for (int gi = 0; gi < ng; gi++) {
+        double gnorm = 0;
+        for (size_t j = g[gi].offset; j < g[gi].offset + g[gi].count; j++) gnorm += ga[j] * ga[j];
+        if (!g[gi].trainable) {
+            CHECK_MSG(gnorm == 0, "%s is fixed but has a gradient", g[gi].name);
+            continue;
+        }
+        /* a group whose gradient is identically zero would make the check vacuous */
+        CHECK_MSG(gnorm > 0, "%s: gradient is all zero", g[gi].name);
+        for (size_t j = g[gi].offset; j < g[gi].offset + g[gi].count; j++) {
+            const double h = 1e-5, save = p[j];
+            double lp, lm;
+            p[j] = save + h;
+            lf_mlm64_loss(d, &tb.b, flags, 3, &lp, NULL);
+            p[j] = save - h;
+            lf_mlm64_loss(d, &tb.b, flags, 3, &lm, NULL);
+            p[j] = save;
+            const double fd = (lp - lm) / (2 * h);
+            const double err = fabs(fd - ga[j]) / (1e-7 + 1e-6 * fabs(ga[j]));
+            if (err > worst) {
+                worst = err;
+                worst_name = g[gi].name;
+            }
+            CHECK_MSG(err <= 1, "%s[%zu]: analytic %.10g, finite differences %.10g", g[gi].name,
+                      j - g[gi].offset, ga[j], fd);
+            checked++;
+        }
+    }
+    /* float32 against float64, group by group: ||gf - gd|| <= 1e-3 ||gd||. Float32
+     * rounds every product and activation at u = 6e-8; through two layers, softmax and
+     * LayerNorm (condition numbers ~1e1-1e2) the gradients keep ~1e-5 relative
+     * accuracy (measured ~1e-6-1e-5); an error in the float path (a wrong stride or a
+     * missing term specific to lf_sgemm use) is O(1). */
+    CHECK_NEAR(lossf, loss, 1e-5 * fabs(loss));
+    const float *gf = lf_mlm_grads(f);
+    double worst_rel = 0;
+    for (int gi = 0; gi < ng; gi++) {
+        double num = 0, den = 0;
+        for (size_t j = g[gi].offset; j < g[gi].offset + g[gi].count; j++) {
+            num += (gf[j] - ga[j]) * (gf[j] - ga[j]);
+            den += ga[j] * ga[j];
+        }
+        if (den == 0) {
+            CHECK_MSG(num == 0, "%s: float32 gradient nonzero where float64 is zero", g[gi].name);
+            continue;
+        }
+        double rel = sqrt(num / den);
+        if (rel > worst_rel) worst_rel = rel;
+        CHECK_MSG(rel <= 1e-3, "%s: float32 vs float64 gradient rel. error %.3g", g[gi].name, rel);
+    }
+    check_notef("%d params, worst FD err/tol %.3g (%s), f32 vs f64 worst group %.2g", checked,
+                worst, worst_name, worst_rel);
+    free(ga);
+    lf_mlm_free(f);
+    lf_mlm64_free(d);
+}
+
+static void test_fd_dense_post_ln(void)
+{
+    lf_mlm_config c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_dense_pre_ln(void)
+{
+    lf_mlm_config c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 1, NULL);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_linear_none(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, k_uni4);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_linear_headwise_nonuniform(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 0, k_non);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_linear_kv_pre_ln_nonuniform(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_LINEAR, 1, k_non);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_linear_layerwise_nonuniform(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, 0, k_non);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_linear_layerwise_short_batch(void)
+{
+    /* n = 6 < max_len = 8: the first 6 columns of the shared E */
+    lf_mlm_config c = tiny(1, LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, 1, k_uni4);
+    fd_check(&c, 6, 1, 0);
+}
+
+static void test_fd_gaussian_headwise_nonuniform(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_GAUSSIAN, 0, k_non);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_mean_pool(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_MEAN, 1, k_uni4);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_max_pool(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_MAX, 0, k_uni4);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_conv_none(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_CONV, 0, k_uni4);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_conv_kv_short_batch(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_CONV, 1, k_uni2);
+    fd_check(&c, 6, 1, 0);
+}
+
+static void test_fd_conv_layerwise(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_LAYERWISE, LF_PROJ_CONV, 0, k_uni2);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_conv_nonuniform_none(void)
+{
+    /* windows of 2, 4, 1 and 4 positions: every head its own kernel length (k = 1 would
+     * leave one slot, whose softmax is 1 whatever the keys: a zero key gradient) */
+    static const int64_t kc[TL * TH] = {4, 2, 8, 2};
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_CONV, 0, kc);
+    fd_check(&c, TN, 1, 0);
+}
+
+static void test_fd_max_nonuniform_none_pre_ln(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_MAX, 1, k_non);
+    fd_check(&c, TN, 1, 0);
+}
+
+/* Dropout is really applied: the loss with it differs from the loss without, depends
+ * on the step, and is reproducible for a step. */
+static void test_dropout_applied(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_LINEAR, 0, k_uni4);
+    c.dropout = 0.25;
+    lf_mlm *m = NULL;
+    CHECK(lf_mlm_create(&m, &c) == 0);
+    if (!m) return;
+    tiny_batch tb;
+    tiny_batch_init(&tb, TN, 1);
+    double l0, l1, l1b, l2, le;
+    CHECK(lf_mlm_loss(m, &tb.b, 0, 1, &l0, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 1, &l1, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 1, &l1b, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 2, &l2, NULL) == 0);
+    CHECK(lf_mlm_loss(m, &tb.b, 0, 2, &le, NULL) == 0);
+    CHECK(l1 != l0 && l2 != l1 && l1 == l1b && le == l0);
+    check_notef("no dropout %.6f, step 1 %.6f, step 2 %.6f", l0, l1, l2);
+    lf_mlm_free(m);
+}
+
+static void test_fd_dropout(void)
+{
+    lf_mlm_config c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
+    c.dropout = 0.25;
+    fd_check(&c, TN, 1, 1);
+    lf_mlm_config c2 = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 1, k_non);
+    c2.dropout = 0.25;
+    fd_check(&c2, TN, 1, 1);
+}
+
+static void test_fd_no_padding(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, k_uni4);
+    fd_check(&c, TN, 0, 0);
+}
+
+
+/* ---- forward checks against dense attention ------------------------------------ */
+
+/* Linformer with projections that change nothing must reproduce dense attention: a
+ * linear plan with k = n and E = F = I (no padding: a linear projection keeps zeroed
+ * padded keys as valid slots, unlike dense attention), and mean pooling with k = n
+ * (windows of one position; empty slots excluded exactly as dense excludes padded
+ * keys), with padding. The dense model's parameters are a prefix of the Linformer
+ * model's (the projections come last). Same float64 arithmetic apart from zero
+ * products and summation order: agreement within 1e-12 relative. */
+static void identity_case(lf_proj_kind kind, int padded)
+{
+    const int64_t kn[TL * TH] = {TN, TN, TN, TN};
+    lf_mlm_config cd = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
+    lf_mlm_config cl = tiny(1, LF_SHARE_NONE, kind, 0, kn);
+    lf_mlm64 *d = NULL, *l = NULL;
+    CHECK(lf_mlm64_create(&d, &cd) == 0 && lf_mlm64_create(&l, &cl) == 0);
+    if (!d || !l) goto out;
+    const size_t nd = lf_mlm64_param_count(d);
+    double *pd = lf_mlm64_params(d), *pl = lf_mlm64_params(l);
+    lf_rng r;
+    lf_rng_init(&r, 3, 3);
+    for (size_t j = 0; j < nd; j++) pd[j] += 0.2 * lf_rng_normal(&r);
+    memcpy(pl, pd, nd * sizeof(double));
+    if (kind == LF_PROJ_LINEAR) {
+        const size_t np = lf_mlm64_param_count(l);
+        CHECK(np == nd + (size_t)(2 * TL * TH) * TN * TN);
+        memset(pl + nd, 0, (np - nd) * sizeof(double));
+        for (int p = 0; p < 2 * TL * TH; p++)
+            for (int i = 0; i < TN; i++) pl[nd + (size_t)p * TN * TN + (size_t)i * TN + i] = 1;
+    }
+    tiny_batch tb;
+    tiny_batch_init(&tb, TN, padded);
+    double ld = 0, ll = 1;
+    CHECK(lf_mlm64_loss(d, &tb.b, LF_MLM_BACKWARD, 0, &ld, NULL) == 0);
+    CHECK(lf_mlm64_loss(l, &tb.b, LF_MLM_BACKWARD, 0, &ll, NULL) == 0);
+    CHECK_NEAR(ll, ld, 1e-12 * fabs(ld));
+    CHECK_ARRAYS_D("gradients of the shared parameters", lf_mlm64_grads(l), lf_mlm64_grads(d), nd,
+                   1e-12, 1e-10);
+    check_notef("loss %.12f vs %.12f", ll, ld);
+out:
+    lf_mlm64_free(d);
+    lf_mlm64_free(l);
+}
+
+static void test_identity_linear_equals_dense(void) { identity_case(LF_PROJ_LINEAR, 0); }
+static void test_mean_k_eq_n_equals_dense_padded(void) { identity_case(LF_PROJ_MEAN, 1); }
+
+/* ---- determinism ------------------------------------------------------------------ */
+
+/* Large enough that lf_sgemm splits into panels and the reductions run in parallel. */
+static lf_mlm_config medium(int linformer)
+{
+    static const int64_t km[2 * 4] = {16, 8, 16, 12, 16, 8, 16, 12};
+    lf_mlm_config c = lf_mlm_config_default();
+    c.vocab = 50;
+    c.max_len = 64;
+    c.dim = 64;
+    c.heads = 4;
+    c.layers = 2;
+    c.ffn = 128;
+    c.linformer = linformer;
+    c.sharing = LF_SHARE_HEADWISE;
+    c.kind = LF_PROJ_LINEAR;
+    c.k = km;
+    c.dropout = 0.1;
+    return c;
+}
+
+static void medium_batch(int32_t *ids, int32_t *tg, uint8_t *mask, int64_t B, int64_t n, int V,
+                         uint64_t seed)
+{
+    lf_rng r;
+    lf_rng_init(&r, seed, 0);
+    for (int64_t i = 0; i < B * n; i++) {
+        ids[i] = (int32_t)(lf_rng_next(&r) % (uint64_t)V);
+        mask[i] = (i % n) < n - (i / n) * 3; /* sequence b has 3 b padded positions */
+        tg[i] = mask[i] && lf_rng_uniform(&r) < 0.15 ? (int32_t)(lf_rng_next(&r) % (uint64_t)V) : -1;
+    }
+}
+
+static void run_medium(int threads, int linformer, double *loss, float **grads, size_t *np)
+{
+    lf_threads_set(threads);
+    lf_mlm_config c = medium(linformer);
+    lf_mlm *m = NULL;
+    *grads = NULL;
+    if (lf_mlm_create(&m, &c) != 0) return;
+    enum { B = 4, N = 64 };
+    int32_t ids[B * N], tg[B * N];
+    uint8_t mask[B * N];
+    medium_batch(ids, tg, mask, B, N, c.vocab, 11);
+    lf_mlm_batch b = {B, N, ids, tg, mask};
+    CHECK(lf_mlm_loss(m, &b, LF_MLM_BACKWARD | LF_MLM_DROPOUT, 5, loss, NULL) == 0);
+    *np = lf_mlm_param_count(m);
+    *grads = malloc(*np * sizeof(float));
+    memcpy(*grads, lf_mlm_grads(m), *np * sizeof(float));
+    lf_mlm_free(m);
+}
+
+static void test_deterministic_across_threads(void)
+{
+    for (int lin = 0; lin < 2; lin++) {
+        double l1 = 0, l2 = 1, l3 = 2;
+        float *g1, *g2, *g3;
+        size_t n1 = 0, n2 = 0, n3 = 0;
+        run_medium(1, lin, &l1, &g1, &n1);
+        run_medium(2, lin, &l2, &g2, &n2);
+        run_medium(2, lin, &l3, &g3, &n3);
+        CHECK(g1 && g2 && g3 && n1 == n2 && n2 == n3);
+        if (g1 && g2 && g3) {
+            CHECK_MSG(l1 == l2 && l2 == l3, "loss differs: %.17g %.17g %.17g", l1, l2, l3);
+            CHECK_MSG(memcmp(g1, g2, n1 * sizeof(float)) == 0, "gradients differ, 1 vs 2 threads");
+            CHECK_MSG(memcmp(g2, g3, n1 * sizeof(float)) == 0, "gradients differ between runs");
+        }
+        free(g1);
+        free(g2);
+        free(g3);
+    }
+    lf_threads_set(2);
+}
+
+/* ---- initialisation, counts, bad input ----------------------------------------- */
+
+static void test_initial_loss_near_log_v(void)
+{
+    /* init_std 0.02 and C = 32: logits have std ~ 0.02 sqrt(32) = 0.11, so the loss is
+     * log V + O(0.01) */
+    lf_mlm_config c = medium(1);
+    c.dim = 32;
+    c.init_std = 0.02;
+    c.dropout = 0;
+    lf_mlm *m = NULL;
+    CHECK(lf_mlm_create(&m, &c) == 0);
+    if (!m) return;
+    enum { B = 4, N = 64 };
+    int32_t ids[B * N], tg[B * N];
+    uint8_t mask[B * N];
+    medium_batch(ids, tg, mask, B, N, c.vocab, 12);
+    lf_mlm_batch b = {B, N, ids, tg, mask};
+    double loss = 0;
+    int64_t nm = 0;
+    CHECK(lf_mlm_loss(m, &b, 0, 0, &loss, &nm) == 0);
+    CHECK(nm > 10);
+    CHECK_NEAR(loss, log((double)c.vocab), 0.05);
+    check_notef("loss %.4f, log V %.4f, %lld masked", loss, log((double)c.vocab), (long long)nm);
+    lf_mlm_free(m);
+}
+
+static void test_param_count_and_groups(void)
+{
+    for (int lin = 0; lin < 2; lin++) {
+        lf_mlm_config c = medium(lin);
+        lf_mlm *m = NULL;
+        CHECK(lf_mlm_create(&m, &c) == 0);
+        if (!m) return;
+        const size_t V = 50, N = 64, C = 64, F = 128, L = 2;
+        size_t expect = V * C + N * C + 2 * C + V +
+                        L * (3 * C * C + 3 * C + C * C + C + 4 * C + F * C + F + C * F + C);
+        const lf_plan *plan = lf_mlm_plan(m);
+        CHECK((plan != NULL) == lin);
+        if (plan) {
+            expect += lf_plan_param_count(plan);
+            CHECK(plan->n_proj == 2 * 2); /* headwise: one E and one F per layer */
+        }
+        CHECK(lf_mlm_param_count(m) == expect);
+        const lf_param_group *g;
+        int ng = lf_mlm_groups(m, &g);
+        size_t off = 0;
+        for (int i = 0; i < ng; i++) {
+            CHECK(g[i].offset == off);
+            off += g[i].count;
+            const char *dot = strrchr(g[i].name, '.');
+            const char *last = dot ? dot + 1 : g[i].name;
+            int is_bias_or_ln = last[0] == 'b' || strcmp(last, "g") == 0 || strcmp(g[i].name, "out_bias") == 0;
+            CHECK_MSG(g[i].decay == !is_bias_or_ln, "%s: decay %d", g[i].name, g[i].decay);
+        }
+        CHECK(off == expect);
+        lf_mlm_free(m);
+    }
+}
+
+static int fails_with(int rc, const char *word)
+{
+    if (rc == 0) return 0;
+    if (!strstr(lf_error_get(), word)) {
+        printf("    message \"%s\" lacks \"%s\"\n", lf_error_get(), word);
+        return 0;
+    }
+    return 1;
+}
+
+static void test_bad_input(void)
+{
+    lf_mlm *m = NULL;
+    lf_mlm_config c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
+    c.heads = 3;
+    CHECK(fails_with(lf_mlm_create(&m, &c), "divisible") && !m);
+    c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
+    c.dropout = 1;
+    CHECK(fails_with(lf_mlm_create(&m, &c), "dropout") && !m);
+    const int64_t k3[TL * TH] = {3, 3, 3, 3}, k9[TL * TH] = {9, 4, 4, 4};
+    c = tiny(1, LF_SHARE_NONE, LF_PROJ_CONV, 0, k3);
+    CHECK(fails_with(lf_mlm_create(&m, &c), "divide") && !m);
+    c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_MEAN, 0, k_non);
+    CHECK(fails_with(lf_mlm_create(&m, &c), "equal k") && !m);
+    c = tiny(1, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, k9);
+    CHECK(fails_with(lf_mlm_create(&m, &c), "out of range") && !m);
+    c = tiny(1, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, k_uni4);
+    c.k = NULL;
+    CHECK(fails_with(lf_mlm_create(&m, &c), "needs k") && !m);
+
+    c = tiny(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL);
+    CHECK(lf_mlm_create(&m, &c) == 0);
+    if (!m) return;
+    tiny_batch tb;
+    double loss;
+    tiny_batch_init(&tb, TN, 1);
+    tb.ids[4] = TV;
+    CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "outside [0, 11)"));
+    tiny_batch_init(&tb, TN, 1);
+    tb.targets[4] = -2;
+    CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "target -2"));
+    tiny_batch_init(&tb, TN, 1);
+    tb.targets[3] = 1; /* position 3 of sequence 0 is padding */
+    CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "padded"));
+    tiny_batch_init(&tb, TN, 1);
+    tb.b.n = TN + 1;
+    CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "max_len"));
+    /* no target at all: loss 0, gradient 0, not an error */
+    tiny_batch_init(&tb, TN, 1);
+    for (int i = 0; i < TB * TN; i++) tb.targets[i] = -1;
+    int64_t nm = 5;
+    CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_BACKWARD, 0, &loss, &nm) == 0 && nm == 0 && loss == 0);
+    double gn = lf_grad_norm(lf_mlm_grads(m), lf_mlm_param_count(m), NULL, 0);
+    CHECK(gn == 0);
+    lf_mlm_free(m);
+}
+
+/* A sequence that is padding from end to end: its keys are all excluded; loss and
+ * gradient stay finite and equal to those of the batch without it. */
+static void test_fully_padded_sequence(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_MAX, 0, k_uni4);
+    lf_mlm64 *m = NULL;
+    CHECK(lf_mlm64_create(&m, &c) == 0);
+    if (!m) return;
+    tiny_batch tb;
+    tiny_batch_init(&tb, TN, 1);
+    for (int i = TN; i < 2 * TN; i++) {
+        tb.mask[i] = 0;
+        tb.targets[i] = -1;
+    }
+    double l2 = 0, l1 = 1;
+    CHECK(lf_mlm64_loss(m, &tb.b, LF_MLM_BACKWARD, 0, &l2, NULL) == 0);
+    const size_t np = lf_mlm64_param_count(m);
+    double *g2 = malloc(np * sizeof *g2);
+    memcpy(g2, lf_mlm64_grads(m), np * sizeof *g2);
+    lf_mlm_batch one = tb.b;
+    one.B = 1;
+    CHECK(lf_mlm64_loss(m, &one, LF_MLM_BACKWARD, 0, &l1, NULL) == 0);
+    CHECK(isfinite(l2));
+    CHECK_NEAR(l2, l1, 1e-13);
+    CHECK_ARRAYS_D("gradient with and without the empty sequence", g2, lf_mlm64_grads(m), np,
+                   1e-13, 1e-12);
+    free(g2);
+    lf_mlm64_free(m);
+}
+
+/* The workspace is kept across calls and reused for smaller batches: a small batch
+ * after a large one gives bit for bit what a fresh model gives. */
+static void test_workspace_reuse(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 0, k_non);
+    lf_mlm *a = NULL, *b = NULL;
+    CHECK(lf_mlm_create(&a, &c) == 0 && lf_mlm_create(&b, &c) == 0);
+    if (!a || !b) goto out;
+    tiny_batch big, small;
+    tiny_batch_init(&big, TN, 1);
+    tiny_batch_init(&small, 6, 1);
+    small.b.B = 1;
+    double l0, la, lb;
+    CHECK(lf_mlm_loss(a, &big.b, LF_MLM_BACKWARD, 0, &l0, NULL) == 0);
+    CHECK(lf_mlm_loss(a, &small.b, LF_MLM_BACKWARD, 0, &la, NULL) == 0);
+    CHECK(lf_mlm_loss(b, &small.b, LF_MLM_BACKWARD, 0, &lb, NULL) == 0);
+    CHECK(la == lb && la != l0);
+    CHECK(memcmp(lf_mlm_grads(a), lf_mlm_grads(b), lf_mlm_param_count(a) * sizeof(float)) == 0);
+    /* and growing again */
+    double l1;
+    CHECK(lf_mlm_loss(a, &big.b, LF_MLM_BACKWARD, 0, &l1, NULL) == 0);
+    CHECK(l1 == l0);
+out:
+    lf_mlm_free(a);
+    lf_mlm_free(b);
+}
+
+/* ---- learning -------------------------------------------------------------------- */
+
+/* Sequences t -> (offset + t) mod 15, offset 0 or 7 at random, with 15 % of the
+ * positions replaced by the mask token 15. From its position alone a masked token is
+ * one of two (loss >= log 2 = 0.69); the other tokens of the sequence tell which, so a
+ * model whose attention, gradient, optimizer and schedule work brings the loss from
+ * log 16 = 2.77 to well below log 2 in 300 steps (measured: ~0.03), and anything
+ * broken leaves it at or above log 2. (With all 15 offsets the task needs relative
+ * position and takes thousands of steps at this size.) */
+static double train_cyclic(int linformer, lf_sharing sh, lf_proj_kind kind, int pre_ln,
+                           double *first)
+{
+    static const int64_t kc[2 * 2] = {8, 8, 8, 8};
+    lf_mlm_config c = lf_mlm_config_default();
+    c.vocab = 16;
+    c.max_len = 32;
+    c.dim = 32;
+    c.heads = 2;
+    c.layers = 2;
+    c.ffn = 64;
+    c.pre_ln = pre_ln;
+    c.linformer = linformer;
+    c.sharing = sh;
+    c.kind = kind;
+    c.k = kc;
+    c.dropout = 0.05;
+    c.seed = 3;
+    lf_mlm *m = NULL;
+    if (lf_mlm_create(&m, &c) != 0) {
+        printf("    %s\n", lf_error_get());
+        return INFINITY;
+    }
+    const size_t np = lf_mlm_param_count(m);
+    lf_adamw opt;
+    CHECK(lf_adamw_init(&opt, np) == 0);
+    lf_adamw_hparams hp = lf_adamw_hparams_default();
+    lf_lr_schedule sched = {3e-3, 0.1, 20, 300, LF_DECAY_COSINE};
+    const lf_param_group *groups;
+    const int ng = lf_mlm_groups(m, &groups);
+    enum { B = 8, N = 32 };
+    int32_t ids[B * N], tg[B * N];
+    lf_mlm_batch b = {B, N, ids, tg, NULL};
+    lf_rng r;
+    lf_rng_init(&r, 42, 0);
+    double recent = 0;
+    for (int step = 0; step < 300; step++) {
+        for (int s = 0; s < B; s++) {
+            const int off = 7 * (int)(lf_rng_next(&r) % 2);
+            for (int t = 0; t < N; t++) {
+                const int i = s * N + t;
+                ids[i] = (off + t) % 15;
+                tg[i] = -1;
+                if (t > 0 && lf_rng_uniform(&r) < 0.15) {
+                    tg[i] = ids[i];
+                    ids[i] = 15;
+                }
+            }
+        }
+        double loss = 0;
+        if (lf_mlm_loss(m, &b, LF_MLM_BACKWARD | LF_MLM_DROPOUT, (uint64_t)step, &loss, NULL) != 0)
+            break;
+        if (step == 0) *first = loss;
+        if (step >= 280) recent += loss / 20;
+        lf_grad_clip(lf_mlm_grads(m), np, groups, ng, 1.0, NULL);
+        lf_adamw_update(&opt, lf_mlm_params(m), lf_mlm_grads(m), groups, ng,
+                        lf_lr_at(&sched, opt.step), &hp);
+    }
+    lf_adamw_free(&opt);
+    lf_mlm_free(m);
+    return recent;
+}
+
+static void test_learns_cyclic_sequence(void)
+{
+    const double logv = log(16.0);
+    double f1 = 0, f2 = 0, f3 = 0;
+    double d = train_cyclic(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, &f1);
+    double l = train_cyclic(1, LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, 0, &f2);
+    double p = train_cyclic(1, LF_SHARE_HEADWISE, LF_PROJ_CONV, 1, &f3);
+    CHECK_NEAR(f1, logv, 0.2);
+    const double bar = 0.5 * log(2.0);
+    CHECK_MSG(d < bar, "dense: final loss %.3f, not below %.3f", d, bar);
+    CHECK_MSG(l < bar, "linformer layerwise: final loss %.3f, not below %.3f", l, bar);
+    CHECK_MSG(p < bar, "linformer conv pre-LN: final loss %.3f, not below %.3f", p, bar);
+    check_notef("loss after 300 steps: dense %.3f, linformer layerwise %.3f, conv pre-LN %.3f "
+                "(start %.3f, log V %.3f)",
+                d, l, p, f1, logv);
+}
+
+/* ---- checkpoint hooks ------------------------------------------------------------ */
+
+/* One training step whose batch and dropout masks are functions of the step number. */
+static void train_step(lf_mlm *m, lf_adamw *opt, const lf_lr_schedule *sched)
+{
+    enum { B = 3, N = 8 };
+    int32_t ids[B * N], tg[B * N];
+    uint8_t mask[B * N];
+    const lf_mlm_config *c = lf_mlm_get_config(m);
+    medium_batch(ids, tg, mask, B, N, c->vocab, 1000 + (uint64_t)opt->step);
+    lf_mlm_batch b = {B, N, ids, tg, mask};
+    double loss;
+    const lf_param_group *groups;
+    const int ng = lf_mlm_groups(m, &groups);
+    const size_t np = lf_mlm_param_count(m);
+    CHECK(lf_mlm_loss(m, &b, LF_MLM_BACKWARD | LF_MLM_DROPOUT, (uint64_t)opt->step, &loss, NULL) == 0);
+    lf_grad_clip(lf_mlm_grads(m), np, groups, ng, 0.5, NULL);
+    lf_adamw_hparams hp = lf_adamw_hparams_default();
+    CHECK(lf_adamw_update(opt, lf_mlm_params(m), lf_mlm_grads(m), groups, ng,
+                          lf_lr_at(sched, opt->step), &hp) == 0);
+}
+
+/* What a checkpoint holds (the parameter vector, both Adam moments and the step) is
+ * enough: restoring it into a fresh model and optimizer and continuing ends
+ * bit-identical to the uninterrupted run. */
+static void test_resume_from_flat_state_bit_identical(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_KV, LF_PROJ_CONV, 0, k_uni4);
+    c.vocab = 50;
+    c.dropout = 0.1;
+    c.init_std = 0.02;
+    lf_lr_schedule sched = {1e-3, 0.1, 3, 20, LF_DECAY_COSINE};
+    lf_mlm *a = NULL, *b = NULL;
+    CHECK(lf_mlm_create(&a, &c) == 0 && lf_mlm_create(&b, &c) == 0);
+    if (!a || !b) goto out;
+    const size_t np = lf_mlm_param_count(a);
+    lf_adamw oa, ob;
+    CHECK(lf_adamw_init(&oa, np) == 0 && lf_adamw_init(&ob, np) == 0);
+    for (int s = 0; s < 7; s++) train_step(a, &oa, &sched);
+    /* "save" */
+    float *sp = malloc(np * sizeof(float)), *sm = malloc(np * sizeof(float)),
+          *sv = malloc(np * sizeof(float));
+    memcpy(sp, lf_mlm_params(a), np * sizeof(float));
+    memcpy(sm, oa.m, np * sizeof(float));
+    memcpy(sv, oa.v, np * sizeof(float));
+    const int64_t step = oa.step;
+    for (int s = 0; s < 8; s++) train_step(a, &oa, &sched);
+    /* "restore" into the fresh pair and continue */
+    memcpy(lf_mlm_params(b), sp, np * sizeof(float));
+    memcpy(ob.m, sm, np * sizeof(float));
+    memcpy(ob.v, sv, np * sizeof(float));
+    ob.step = step;
+    for (int s = 0; s < 8; s++) train_step(b, &ob, &sched);
+    CHECK(oa.step == 15 && ob.step == 15);
+    CHECK_MSG(memcmp(lf_mlm_params(a), lf_mlm_params(b), np * sizeof(float)) == 0,
+              "parameters differ after resuming");
+    CHECK_MSG(memcmp(oa.m, ob.m, np * sizeof(float)) == 0 && memcmp(oa.v, ob.v, np * sizeof(float)) == 0,
+              "moments differ after resuming");
+    CHECK_MSG(memcmp(lf_mlm_params(a), sp, np * sizeof(float)) != 0, "training changed nothing");
+    free(sp);
+    free(sm);
+    free(sv);
+    lf_adamw_free(&oa);
+    lf_adamw_free(&ob);
+out:
+    lf_mlm_free(a);
+    lf_mlm_free(b);
+}
+
+int main(void)
+{
+    check_program = "test_mlm";
+    lf_threads_set(2);
+    RUN(test_fd_dense_post_ln);
+    RUN(test_fd_dense_pre_ln);
+    RUN(test_fd_linear_none);
+    RUN(test_fd_linear_headwise_nonuniform);
+    RUN(test_fd_linear_kv_pre_ln_nonuniform);
+    RUN(test_fd_linear_layerwise_nonuniform);
+    RUN(test_fd_linear_layerwise_short_batch);
+    RUN(test_fd_gaussian_headwise_nonuniform);
+    RUN(test_fd_mean_pool);
+    RUN(test_fd_max_pool);
+    RUN(test_fd_conv_none);
+    RUN(test_fd_conv_kv_short_batch);
+    RUN(test_fd_conv_layerwise);
+    RUN(test_fd_conv_nonuniform_none);
+    RUN(test_fd_max_nonuniform_none_pre_ln);
+    RUN(test_fd_dropout);
+    RUN(test_dropout_applied);
+    RUN(test_fd_no_padding);
+    RUN(test_identity_linear_equals_dense);
+    RUN(test_mean_k_eq_n_equals_dense_padded);
+    RUN(test_deterministic_across_threads);
+    RUN(test_initial_loss_near_log_v);
+    RUN(test_param_count_and_groups);
+    RUN(test_bad_input);
+    RUN(test_fully_padded_sequence);
+    RUN(test_resume_from_flat_state_bit_identical);
+    RUN(test_workspace_reuse);
+    RUN(test_learns_cyclic_sequence);
+    return check_summary();
+}
