@@ -237,7 +237,7 @@ typedef struct {
     real *qkv;         /* [rows, 3C] scratch (forward products, backward dqkv) */
     real *q, *k, *v;   /* [L, B, H, n, D] */
     real *kb, *vb;     /* [L, B, H, kmax, D] (Linformer) */
-    uint8_t *slot;     /* [L, B, H, kmax] */
+    uint8_t *slot;     /* [L, B, H, 2, kmax]: key slots (used by attention), value slots */
     real *p;           /* [L, B, H, n, w] */
     real *ctx, *ain, *h, *fin, *xh1, *xh2; /* [L, rows, C] each */
     double *rs1, *rs2; /* [L, rows] */
@@ -329,7 +329,7 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
     if (c->linformer) {
         w->kb = ws_alloc(&bad, L * (size_t)B * H, K, D, R);
         w->vb = ws_alloc(&bad, L * (size_t)B * H, K, D, R);
-        w->slot = ws_alloc(&bad, L * (size_t)B * H, K, 1, 1);
+        w->slot = ws_alloc(&bad, L * (size_t)B * H, 2 * K, 1, 1);
         size_t ps = 0;
         for (int p = 0; p < m->plan.n_proj; p++) {
             const lf_proj *pr = &m->plan.proj[p];
@@ -743,7 +743,7 @@ static head_view head_at(struct MLM *m, int64_t l, int64_t b, int64_t h)
     if (m->cfg.linformer) {
         hv.kb = ws->kb + item * K * D;
         hv.vb = ws->vb + item * K * D;
-        hv.slot = ws->slot + item * K;
+        hv.slot = ws->slot + item * 2 * K;
         hv.kp = m->k[l * H + h];
         hv.w = hv.kp; /* rows of p packed with stride kp inside the item's n x kmax block */
         hv.pe = m->plan.index[(l * H + h) * 2];
@@ -794,9 +794,8 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         real *out = ctx + b * n * C + h * D;
         if (c->linformer) {
             proj_forward(hv.e, hv.ew, hv.kp, hv.k, n, D, mb, hv.kb, hv.slot);
-            /* the value projection's slots are the same windows, so one slot mask */
-            uint8_t fslot[hv.kp > 0 ? hv.kp : 1];
-            proj_forward(hv.f, hv.fw, hv.kp, hv.v, n, D, mb, hv.vb, fslot);
+            /* value slots equal the key slots (same kind, same windows); attention uses the latter */
+            proj_forward(hv.f, hv.fw, hv.kp, hv.v, n, D, mb, hv.vb, hv.slot + m->kmax);
             mm(0, 1, n, hv.kp, D, scale, hv.q, D, hv.kb, D, 0, hv.p, hv.w);
             softmax_rows(hv.p, n, hv.kp, hv.slot);
             mm(0, 0, n, D, hv.kp, 1, hv.p, hv.w, hv.vb, D, 0, out, C);

@@ -2,7 +2,8 @@
  * central finite differences of the float64 build on tiny configurations (every
  * trainable parameter, dense and Linformer attention under every sharing mode,
  * nonuniform k, every projection kind, padding masks, pre-/post-LN, dropout, a batch
- * shorter than max_len), the float32 fast path against the float64 build, Linformer
+ * shorter than max_len), the forward against a naive reference written here from the
+ * definitions, the float32 fast path against the float64 build, Linformer
  * with identity projections against dense attention, determinism across runs and
  * thread counts, the loss at initialisation, bad input, and a learning test.
  */
@@ -328,6 +329,235 @@ static void test_fd_no_padding(void)
     fd_check(&c, TN, 0, 0);
 }
 
+
+/* ---- an independent reference forward ---------------------------------------------- */
+
+/* The loss written from the definitions in mlm.h, naive loops in double, one sequence
+ * at a time, Linformer projections as explicit [kp, n] matrices (max pooling directly).
+ * It shares no code with mlm_impl.h; agreement with lf_mlm64_loss to 1e-12 (double
+ * rounding of different summation orders) checks what the model computes: scaling,
+ * LayerNorm placement, GELU, tied output, masks, projection kinds and sharing. */
+static size_t grp(const lf_param_group *g, int ng, const char *name)
+{
+    for (int i = 0; i < ng; i++)
+        if (strcmp(g[i].name, name) == 0) return g[i].offset;
+    printf("    no group %s\n", name);
+    return 0;
+}
+
+static void ref_ln(double *x, int C, const double *gm, const double *bt, double eps)
+{
+    double mu = 0, var = 0;
+    for (int i = 0; i < C; i++) mu += x[i] / C;
+    for (int i = 0; i < C; i++) var += (x[i] - mu) * (x[i] - mu) / C;
+    for (int i = 0; i < C; i++) x[i] = (x[i] - mu) / sqrt(var + eps) * gm[i] + bt[i];
+}
+
+enum { RN = 8, RC = 8, RF = 16, RMAXV = 16 };
+
+/* Kbar/Vbar of one head: out [kp][D], slot [kp] */
+static void ref_project(const lf_plan *plan, const double *P, const lf_param_group *g, int ng,
+                        int pidx, int kp, const double X[RN][RC], int h, int D, int n,
+                        const uint8_t *mask, double out[RN][RC], int *slot)
+{
+    const lf_proj *pr = &plan->proj[pidx];
+    char name[32];
+    snprintf(name, sizeof name, "proj%d.%s", pidx, lf_proj_kind_name(pr->kind));
+    const double *w = pr->kind == LF_PROJ_MEAN || pr->kind == LF_PROJ_MAX ? NULL : P + grp(g, ng, name);
+    const int N = (int)plan->n;
+    for (int j = 0; j < kp; j++) {
+        int lo = j * N / kp, hi = (j + 1) * N / kp, cnt = 0;
+        if (pr->kind == LF_PROJ_CONV) {
+            lo = j * (N / kp);
+            hi = lo + N / kp;
+        }
+        if (pr->kind == LF_PROJ_LINEAR || pr->kind == LF_PROJ_GAUSSIAN) {
+            lo = 0;
+            hi = n;
+        }
+        for (int c = 0; c < D; c++) out[j][c] = 0;
+        for (int i = lo; i < hi && i < n; i++) {
+            if (mask && !mask[i]) continue;
+            for (int c = 0; c < D; c++) {
+                const double x = X[i][h * D + c];
+                switch (pr->kind) {
+                case LF_PROJ_LINEAR: out[j][c] += w[j * N + i] * x; break;
+                case LF_PROJ_GAUSSIAN:
+                    out[j][c] += w[j * N + i] * (double)(float)sqrt((double)pr->k / kp) * x;
+                    break;
+                case LF_PROJ_MEAN: out[j][c] += x; break;
+                case LF_PROJ_MAX: out[j][c] = cnt == 0 || x > out[j][c] ? x : out[j][c]; break;
+                case LF_PROJ_CONV: out[j][c] += w[i - lo] * x; break;
+                }
+            }
+            cnt++;
+        }
+        if (pr->kind == LF_PROJ_MEAN && cnt)
+            for (int c = 0; c < D; c++) out[j][c] /= cnt;
+        slot[j] = cnt > 0;
+    }
+    if (pr->kind == LF_PROJ_LINEAR || pr->kind == LF_PROJ_GAUSSIAN) {
+        int any = 0;
+        for (int i = 0; i < n; i++) any |= !mask || mask[i];
+        for (int j = 0; j < kp; j++) slot[j] = any;
+    }
+}
+
+static double ref_loss(const lf_mlm_config *c, lf_mlm64 *m, const lf_mlm_batch *b)
+{
+    const double *P = lf_mlm64_params(m);
+    const lf_param_group *g;
+    const int ng = lf_mlm64_groups(m, &g);
+    const lf_plan *plan = lf_mlm64_plan(m);
+    const int C = c->dim, H = c->heads, D = C / H, F = c->ffn, V = c->vocab, n = (int)b->n;
+    const double eps = c->ln_eps;
+    const char *edge = c->pre_ln ? "ln_final" : "ln_emb";
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.g", edge);
+    const double *eg = P + grp(g, ng, nm);
+    snprintf(nm, sizeof nm, "%s.b", edge);
+    const double *eb = P + grp(g, ng, nm);
+    const double *tok = P + grp(g, ng, "tok_emb"), *pos = P + grp(g, ng, "pos_emb"),
+                 *ob = P + grp(g, ng, "out_bias");
+    double total = 0;
+    int count = 0;
+    for (int s = 0; s < b->B; s++) {
+        const int32_t *ids = b->ids + s * n, *tg = b->targets + s * n;
+        const uint8_t *mask = b->mask ? b->mask + s * n : NULL;
+        double x[RN][RC];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < C; j++) x[i][j] = tok[ids[i] * C + j] + pos[i * C + j];
+            if (!c->pre_ln) ref_ln(x[i], C, eg, eb, eps);
+        }
+        for (int l = 0; l < c->layers; l++) {
+#define W(name) (snprintf(nm, sizeof nm, "layer%d." name, l), P + grp(g, ng, nm))
+            const double *wqkv = W("wqkv"), *bqkv = W("bqkv"), *wo = W("wo"), *bo = W("bo"),
+                         *g1 = W("ln1.g"), *b1n = W("ln1.b"), *w1 = W("w1"), *b1 = W("b1"),
+                         *w2 = W("w2"), *b2 = W("b2"), *g2 = W("ln2.g"), *b2n = W("ln2.b");
+#undef W
+            double a_in[RN][RC], q[RN][RC], k[RN][RC], v[RN][RC], o[RN][RC];
+            for (int i = 0; i < n; i++) {
+                memcpy(a_in[i], x[i], sizeof a_in[i]);
+                if (c->pre_ln) ref_ln(a_in[i], C, g1, b1n, eps);
+                for (int r = 0; r < C; r++) {
+                    double sq = bqkv[r], sk = bqkv[C + r], sv = bqkv[2 * C + r];
+                    for (int t = 0; t < C; t++) {
+                        sq += wqkv[r * C + t] * a_in[i][t];
+                        sk += wqkv[(C + r) * C + t] * a_in[i][t];
+                        sv += wqkv[(2 * C + r) * C + t] * a_in[i][t];
+                    }
+                    q[i][r] = sq;
+                    k[i][r] = sk;
+                    v[i][r] = sv;
+                }
+            }
+            for (int h = 0; h < H; h++) {
+                double kb[RN][RC], vb[RN][RC];
+                int slot[RN], kp = n;
+                if (c->linformer) {
+                    kp = (int)c->k[l * H + h];
+                    int slotv[RN];
+                    ref_project(plan, P, g, ng, plan->index[(l * H + h) * 2], kp, (const double(*)[RC])k, h, D, n, mask, kb, slot);
+                    ref_project(plan, P, g, ng, plan->index[(l * H + h) * 2 + 1], kp, (const double(*)[RC])v, h, D, n, mask, vb, slotv);
+                } else {
+                    for (int j = 0; j < n; j++) {
+                        slot[j] = !mask || mask[j];
+                        for (int t = 0; t < D; t++) {
+                            kb[j][t] = k[j][h * D + t];
+                            vb[j][t] = v[j][h * D + t];
+                        }
+                    }
+                }
+                for (int i = 0; i < n; i++) {
+                    double sc[RN], mx = -INFINITY, z = 0;
+                    for (int j = 0; j < kp; j++) {
+                        sc[j] = 0;
+                        for (int t = 0; t < D; t++) sc[j] += q[i][h * D + t] * kb[j][t];
+                        sc[j] /= sqrt((double)D);
+                        if (slot[j] && sc[j] > mx) mx = sc[j];
+                    }
+                    for (int j = 0; j < kp; j++) z += slot[j] ? exp(sc[j] - mx) : 0;
+                    for (int t = 0; t < D; t++) o[i][h * D + t] = 0;
+                    for (int j = 0; j < kp; j++)
+                        if (slot[j])
+                            for (int t = 0; t < D; t++)
+                                o[i][h * D + t] += exp(sc[j] - mx) / z * vb[j][t];
+                }
+            }
+            for (int i = 0; i < n; i++) {
+                double hh[RC], fin[RC], u[RF];
+                for (int r = 0; r < C; r++) {
+                    double a = bo[r];
+                    for (int t = 0; t < C; t++) a += wo[r * C + t] * o[i][t];
+                    hh[r] = x[i][r] + a;
+                }
+                if (!c->pre_ln) ref_ln(hh, C, g1, b1n, eps);
+                memcpy(fin, hh, sizeof fin);
+                if (c->pre_ln) ref_ln(fin, C, g2, b2n, eps);
+                for (int r = 0; r < F; r++) {
+                    double a = b1[r];
+                    for (int t = 0; t < C; t++) a += w1[r * C + t] * fin[t];
+                    u[r] = 0.5 * a * (1 + erf(a / sqrt(2.0)));
+                }
+                for (int r = 0; r < C; r++) {
+                    double a = b2[r];
+                    for (int t = 0; t < F; t++) a += w2[r * F + t] * u[t];
+                    x[i][r] = hh[r] + a;
+                }
+                if (!c->pre_ln) ref_ln(x[i], C, g2, b2n, eps);
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            if (tg[i] < 0) continue;
+            double hid[RC], lg[RMAXV], mx = -INFINITY, z = 0;
+            memcpy(hid, x[i], sizeof hid);
+            if (c->pre_ln) ref_ln(hid, C, eg, eb, eps);
+            for (int j = 0; j < V; j++) {
+                lg[j] = ob[j];
+                for (int t = 0; t < C; t++) lg[j] += hid[t] * tok[j * C + t];
+                if (lg[j] > mx) mx = lg[j];
+            }
+            for (int j = 0; j < V; j++) z += exp(lg[j] - mx);
+            total += mx + log(z) - lg[tg[i]];
+            count++;
+        }
+    }
+    return total / count;
+}
+
+static void ref_case(int linformer, lf_sharing sh, lf_proj_kind kind, int pre_ln, const int64_t *k,
+                     int64_t n)
+{
+    lf_mlm_config c = tiny(linformer, sh, kind, pre_ln, k);
+    lf_mlm *f = NULL;
+    lf_mlm64 *d = NULL;
+    CHECK(lf_mlm_create(&f, &c) == 0 && lf_mlm64_create(&d, &c) == 0);
+    if (!f || !d) goto out;
+    perturb(f, d);
+    tiny_batch tb;
+    tiny_batch_init(&tb, n, 1);
+    double got = 0;
+    CHECK(lf_mlm64_loss(d, &tb.b, 0, 0, &got, NULL) == 0);
+    const double want = ref_loss(&c, d, &tb.b);
+    CHECK_NEAR(got, want, 1e-12 * fabs(want));
+out:
+    lf_mlm_free(f);
+    lf_mlm64_free(d);
+}
+
+static void test_forward_against_naive_reference(void)
+{
+    ref_case(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL, TN);
+    ref_case(0, LF_SHARE_NONE, LF_PROJ_LINEAR, 1, NULL, TN);
+    ref_case(1, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, k_uni4, TN);
+    ref_case(1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 1, k_non, TN);
+    ref_case(1, LF_SHARE_KV, LF_PROJ_LINEAR, 0, k_non, 6);
+    ref_case(1, LF_SHARE_LAYERWISE, LF_PROJ_GAUSSIAN, 0, k_non, TN);
+    ref_case(1, LF_SHARE_NONE, LF_PROJ_MEAN, 0, k_non, TN);
+    ref_case(1, LF_SHARE_HEADWISE, LF_PROJ_MAX, 1, k_uni4, 6);
+    ref_case(1, LF_SHARE_KV, LF_PROJ_CONV, 0, k_uni4, 6);
+    ref_case(1, LF_SHARE_LAYERWISE, LF_PROJ_CONV, 1, k_uni2, TN);
+}
 
 /* ---- forward checks against dense attention ------------------------------------ */
 
@@ -804,6 +1034,7 @@ int main(void)
     RUN(test_fd_dropout);
     RUN(test_dropout_applied);
     RUN(test_fd_no_padding);
+    RUN(test_forward_against_naive_reference);
     RUN(test_identity_linear_equals_dense);
     RUN(test_mean_k_eq_n_equals_dense_padded);
     RUN(test_deterministic_across_threads);
