@@ -102,7 +102,7 @@ static double attn_case(int variant, int64_t n, int64_t m, int64_t d, int64_t dv
     float *cpu = malloc((size_t)(n * dv) * 4), *pg = malloc((size_t)(n * m) * 4);
     float *pc = malloc((size_t)(n * m) * 4);
     double *ref = malloc((size_t)(n * dv) * 8), *bound = malloc((size_t)(n * dv) * 8);
-    double *pref = malloc((size_t)(n * m) * 8), *cpud = malloc((size_t)(n * dv) * 8);
+    double *pref = malloc((size_t)(n * m) * 8), *cpud = calloc((size_t)(n * dv), 8);
     uint8_t *mask = NULL;
     lf_rng_fill_normal(&r, q, (size_t)(n * d), 0.0, 1.0);
     lf_rng_fill_normal(&r, k, (size_t)(m * d), 0.0, 1.0);
