@@ -18,6 +18,11 @@
 #include "gemm.h"
 #include "mem.h"
 #include "rng.h"
+#include "tilegemm.h"
+#include "parallel.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* ---- names ------------------------------------------------------------------- */
 
@@ -287,6 +292,40 @@ size_t lf_plan_param_count(const lf_plan *plan)
 
 /* ---- apply ------------------------------------------------------------------- */
 
+/* xbar [k, d] = alpha E[:k, :n] x: a short, wide matrix times a tall, narrow one.
+ * With the suite's kernels (tilegemm.h) the long inner dimension n is streamed
+ * without the copies OpenBLAS makes of both operands (the product is bound by
+ * memory bandwidth: at k = d = 64 it does 16 flops per byte read); every element is
+ * one FMA chain over n, so splitting rows among threads (outside a parallel region;
+ * inside one, the product is serial) changes no bit. Otherwise lf_sgemm: one
+ * serial sgemm inside a parallel region, OpenMP panels on its own. */
+static void lf_project_product(int64_t k, int64_t d, int64_t n, float alpha, const float *e,
+                               int64_t lde, const float *x, float *xbar)
+{
+#if LF_HAVE_TILES
+#if !defined(__AVX512F__)
+    if (d % 8 == 0)
+#endif
+    {
+#ifdef _OPENMP
+        if (omp_get_level() == 0 && 2.0 * (double)k * (double)d * (double)n >= 4.0e6) {
+            const int64_t rows = 24; /* four tiles of six rows */
+            const int64_t parts = (k + rows - 1) / rows;
+#pragma omp parallel for schedule(static) num_threads(lf_threads_get())
+            for (int64_t t = 0; t < parts; t++) {
+                int64_t r0 = t * rows, r = k - r0 < rows ? k - r0 : rows;
+                lf_gemm_stream(r, d, n, alpha, e + r0 * lde, lde, x, d, xbar + r0 * d, d);
+            }
+            return;
+        }
+#endif
+        lf_gemm_stream(k, d, n, alpha, e, lde, x, d, xbar, d);
+        return;
+    }
+#endif
+    lf_sgemm(0, 0, k, d, n, alpha, e, lde, x, d, 0.0f, xbar, d);
+}
+
 /* xbar = E[:k_use, :n_use] x with padded rows of x contributing nothing. */
 static int lf_apply_matrix(const lf_proj *p, int64_t k_use, const float *x, int64_t n_use,
                            int64_t d, const uint8_t *mask, float *xbar, uint8_t *slot_valid)
@@ -332,9 +371,7 @@ static int lf_apply_matrix(const lf_proj *p, int64_t k_use, const float *x, int6
     float alpha = 1.0f;
     if (p->kind == LF_PROJ_GAUSSIAN && k_use < p->k)
         alpha = (float)sqrt((double)p->k / (double)k_use);
-    /* lf_sgemm: one serial sgemm inside a parallel loop over heads, OpenMP panels
-     * (bit-identical for any thread count) when called on its own. */
-    lf_sgemm(0, 0, k_use, d, n_eff, alpha, p->weights, p->n, xs, d, 0.0f, xbar, d);
+    lf_project_product(k_use, d, n_eff, alpha, p->weights, p->n, xs, xbar);
     lf_free(scratch);
     return 0;
 }
