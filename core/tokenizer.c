@@ -598,3 +598,36 @@ out:
     enc_free(&st);
     return rc;
 }
+
+int lf_tokenizer_sequences(const lf_tokenizer *tok, const char *path, int64_t S, int64_t n,
+                           int32_t **seqs, int64_t *available)
+{
+    *seqs = NULL;
+    *available = 0;
+    if (S < 1 || n < 3) LF_FAIL("lf_tokenizer_sequences: need S >= 1 and n >= 3 (S=%lld n=%lld)",
+                                (long long)S, (long long)n);
+    const int64_t body = n - 2;
+    int32_t *ids = NULL;
+    int64_t count = 0;
+    if (lf_tokenizer_encode_file(tok, path, S * body, &ids, &count) != 0) return -1;
+    *available = count / body;
+    if (count < S * body) {
+        lf_free(ids);
+        return 0;
+    }
+    int32_t *out = lf_alloc((size_t)(S * n), sizeof *out);
+    if (!out) {
+        lf_free(ids);
+        return -1;
+    }
+    const int32_t cls = lf_tokenizer_special_id(tok, LF_TOKEN_CLS);
+    const int32_t sep = lf_tokenizer_special_id(tok, LF_TOKEN_SEP);
+    for (int64_t s = 0; s < S; s++) {
+        out[s * n] = cls;
+        memcpy(out + s * n + 1, ids + s * body, (size_t)body * sizeof *ids);
+        out[s * n + n - 1] = sep;
+    }
+    lf_free(ids);
+    *seqs = out;
+    return 0;
+}

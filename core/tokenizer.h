@@ -68,6 +68,15 @@ int lf_tokenizer_encode(const lf_tokenizer *tok, const char *text, size_t len, i
 int lf_tokenizer_encode_file(const lf_tokenizer *tok, const char *path, int64_t max_tokens,
                              int32_t **ids, int64_t *count);
 
+/* The first S sequences of n tokens of a text file, as the experiments read a corpus:
+ * [CLS] + n - 2 consecutive tokens + [SEP], non-overlapping, in order from the start
+ * (no padding). *seqs: [S, n] ids (lf_free). *available: how many such sequences the
+ * file holds when that is fewer than S (then *seqs = NULL and 0 is returned, so the
+ * caller can name its own flags in the message); otherwise S. -1 (error set) on a
+ * bad file, n < 3 or out of memory. */
+int lf_tokenizer_sequences(const lf_tokenizer *tok, const char *path, int64_t S, int64_t n,
+                           int32_t **seqs, int64_t *available);
+
 int32_t lf_tokenizer_vocab_size(const lf_tokenizer *tok);
 int32_t lf_tokenizer_special_id(const lf_tokenizer *tok, lf_special_token which);
 /* The token string of id (NUL-terminated, owned by tok), or NULL when out of range. */

@@ -207,28 +207,14 @@ static void parse_args(int argc, char **argv, lr_args *a)
 /* Token ids of F + S sequences: [CLS] + n - 2 corpus tokens + [SEP]. */
 static int32_t *make_sequences(const lr_args *a, const lf_tokenizer *tok, int64_t S)
 {
-    const int64_t n = a->seq_len, body = n - 2;
-    int32_t *ids = NULL;
-    int64_t count = 0;
-    if (lf_tokenizer_encode_file(tok, a->corpus, S * body, &ids, &count) != 0) return NULL;
-    if (count < S * body) {
-        lf_free(ids);
-        lf_error_set("%s: the corpus has %lld tokens, enough for %lld sequences of %lld, not the "
+    const int64_t n = a->seq_len;
+    int32_t *seqs = NULL;
+    int64_t avail = 0;
+    if (lf_tokenizer_sequences(tok, a->corpus, S, n, &seqs, &avail) != 0) return NULL;
+    if (!seqs)
+        lf_error_set("%s: the corpus is long enough for %lld sequences of %lld, not the "
                      "%lld asked for (--fit-sequences + --sequences)",
-                     a->corpus, (long long)count, (long long)(count / body), (long long)n,
-                     (long long)S);
-        return NULL;
-    }
-    int32_t *seqs = lf_alloc((size_t)(S * n), sizeof *seqs);
-    if (seqs) {
-        int32_t cls = lf_tokenizer_special_id(tok, LF_TOKEN_CLS), sep = lf_tokenizer_special_id(tok, LF_TOKEN_SEP);
-        for (int64_t s = 0; s < S; s++) {
-            seqs[s * n] = cls;
-            memcpy(seqs + s * n + 1, ids + s * body, (size_t)body * sizeof *ids);
-            seqs[s * n + n - 1] = sep;
-        }
-    }
-    lf_free(ids);
+                     a->corpus, (long long)avail, (long long)n, (long long)S);
     return seqs;
 }
 

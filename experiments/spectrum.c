@@ -149,36 +149,17 @@ static void parse_args(int argc, char **argv, spec_args *a)
 /* Token ids of every sequence: [CLS] + n - 2 corpus tokens + [SEP]. */
 static int32_t *make_sequences(const spec_args *a, const lf_tokenizer *tok)
 {
-    const int64_t n = a->seq_len, S = a->sequences, body = n - 2;
-    int32_t *ids = NULL;
-    int64_t count = 0;
-    if (lf_tokenizer_encode_file(tok, a->corpus, S * body, &ids, &count) != 0) return NULL;
-    if (count < body) {
-        lf_free(ids);
-        lf_error_set("%s: the corpus has %lld tokens; one sequence of %lld needs %lld", a->corpus,
-                     (long long)count, (long long)n, (long long)body);
-        return NULL;
-    }
-    if (count < S * body) {
-        lf_free(ids);
-        lf_error_set("%s: the corpus has %lld tokens, enough for %lld sequences of %lld, not %lld "
+    const int64_t n = a->seq_len, S = a->sequences;
+    int32_t *seqs = NULL;
+    int64_t avail = 0;
+    if (lf_tokenizer_sequences(tok, a->corpus, S, n, &seqs, &avail) != 0) return NULL;
+    if (!seqs && avail == 0)
+        lf_error_set("%s: the corpus is shorter than one sequence of %lld tokens (%lld needed "
+                     "besides [CLS] and [SEP])", a->corpus, (long long)n, (long long)(n - 2));
+    else if (!seqs)
+        lf_error_set("%s: the corpus is long enough for %lld sequences of %lld, not %lld "
                      "(use --sequences %lld or a longer corpus)",
-                     a->corpus, (long long)count, (long long)(count / body), (long long)n,
-                     (long long)S, (long long)(count / body));
-        return NULL;
-    }
-    int32_t *seqs = lf_alloc((size_t)(S * n), sizeof *seqs);
-    if (!seqs) {
-        lf_free(ids);
-        return NULL;
-    }
-    int32_t cls = lf_tokenizer_special_id(tok, LF_TOKEN_CLS), sep = lf_tokenizer_special_id(tok, LF_TOKEN_SEP);
-    for (int64_t s = 0; s < S; s++) {
-        seqs[s * n] = cls;
-        memcpy(seqs + s * n + 1, ids + s * body, (size_t)body * sizeof *ids);
-        seqs[s * n + n - 1] = sep;
-    }
-    lf_free(ids);
+                     a->corpus, (long long)avail, (long long)n, (long long)S, (long long)avail);
     return seqs;
 }
 
