@@ -129,10 +129,9 @@ static float lf_enc_gelu(float x, lf_activation act)
     return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
 }
 
-/* Position-embedding rows (see encoder.h): BERT 0..n-1; RoBERTa counts the non-pad
- * ids from pad + 1 and gives pad ids row pad. */
-static void lf_enc_positions(const lf_model_config *c, const int32_t *ids, int64_t B, int64_t n,
-                             int32_t *pos)
+/* Position-embedding rows (see encoder.h); the CUDA encoder uses these too. */
+void lf_encoder_positions(const lf_model_config *c, const int32_t *ids, int64_t B, int64_t n,
+                          int32_t *pos)
 {
     for (int64_t b = 0; b < B; b++) {
         const int32_t *row = ids + b * n;
@@ -237,7 +236,7 @@ int lf_encoder_forward_hooked(const lf_model *m, const int32_t *ids, const uint8
     const int64_t pstride = probs ? L * H * n * n : H * n * n;
 
     /* Embeddings. */
-    lf_enc_positions(c, ids, B, n, ws->pos);
+    lf_encoder_positions(c, ids, B, n, ws->pos);
 #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t r = 0; r < rows; r++) {
         const float *we = w->word_emb + (int64_t)ids[r] * C;

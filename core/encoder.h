@@ -134,6 +134,12 @@ int lf_encoder_forward_hooked(const lf_model *m, const int32_t *ids, const uint8
                               int64_t B, int64_t n, const lf_encoder_hooks *hooks,
                               float *hidden_out, float *probs, lf_encoder_ws *ws);
 
+/* Position-embedding row of every token of ids (B, n) into pos (B, n): BERT
+ * position_offset + i; RoBERTa counts the non-pad ids from pad_token_id + 1 and gives
+ * pad ids row pad_token_id (see the top of this file). */
+void lf_encoder_positions(const lf_model_config *c, const int32_t *ids, int64_t B, int64_t n,
+                          int32_t *pos);
+
 /* Multiply-add flops of one forward (2 per multiply-add; softmax, GELU and layer norm
  * not counted), for throughput figures. */
 double lf_encoder_flops(const lf_model_config *c, int64_t B, int64_t n);

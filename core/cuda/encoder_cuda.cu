@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "cuda_util.h"
+extern "C" {
+#include "encoder.h"
+}
 
 // The steps of the forward, on the device or (lf_encoder_forward_emulate) their host
 // emulations: the forward below is one code path for both.
@@ -247,25 +250,6 @@ static const lf_enc_ops lf_ops_emulate = {lf_host_alloc, free, lf_host_copy, lf_
                                           lf_attention_streamed_blas_emulate,
                                           lf_attention_linformer_ws_emulate};
 
-// Position-embedding rows as lf_enc_positions (core/encoder.c): BERT offset + i;
-// RoBERTa counts the non-pad ids from pad + 1 and gives pad ids row pad.
-static void lf_positions(const lf_model_config *c, const int32_t *ids, int64_t B, int64_t n,
-                         int32_t *pos)
-{
-    for (int64_t b = 0; b < B; b++) {
-        const int32_t *row = ids + b * n;
-        int32_t *prow = pos + b * n;
-        if (c->family == LF_MODEL_ROBERTA) {
-            int32_t count = 0;
-            for (int64_t i = 0; i < n; i++) {
-                if (row[i] != c->pad_token_id) count++;
-                prow[i] = row[i] != c->pad_token_id ? c->pad_token_id + count : c->pad_token_id;
-            }
-        } else {
-            for (int64_t i = 0; i < n; i++) prow[i] = c->position_offset + (int32_t)i;
-        }
-    }
-}
 
 static const char *const lf_attn_names[] = {"dense", "streamed", "streamed-blas", "linformer"};
 
@@ -350,7 +334,7 @@ static int lf_forward(const lf_enc_ops *ops, const lf_model_cuda *m, const int32
                     "[0, %d)",
                     fn, (int)ids[i], (long long)(i / n), (long long)(i % n), c->vocab_size);
 
-    lf_positions(c, ids, B, n, ws->hpos);
+    lf_encoder_positions(c, ids, B, n, ws->hpos);
     LF_TRY(ops->upload(ws->ids, ids, (size_t)rows * sizeof(int32_t)));
     LF_TRY(ops->upload(ws->pos, ws->hpos, (size_t)rows * sizeof(int32_t)));
     const uint8_t *dmask = NULL;
