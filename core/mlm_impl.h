@@ -67,6 +67,7 @@ static void mm(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, cons
 
 /* db[j] += sum_r dy[r, j] (rows in order, double accumulators): deterministic. */
 #define COLSUM_CHUNK 64
+#define PG_CHUNK 512 /* projection-gradient elements summed per task */
 static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db)
 {
     const int64_t chunks = (N + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
@@ -701,9 +702,15 @@ static void proj_backward(const lf_proj *pr, const real *w, int64_t kp, const re
 /* ---- attention ---------------------------------------------------------------- */
 
 /* In place: each row of s [m, w] becomes its softmax over the entries with valid[j]
- * (NULL: all); the others become 0 (all 0 when none is valid). Double accumulation. */
+ * (NULL: all); the others become 0 (all 0 when none is valid). Double accumulation.
+ * float64: libm exp, the reference. */
 static void softmax_rows(real *s, int64_t m, int64_t w, const uint8_t *valid)
 {
+#ifndef MLM_DOUBLE
+    /* float32: the library's vectorized softmax (same contract; its exponential is
+     * within 4e-7 relative of libm's, whose scalar calls cost as much as the products) */
+    lf_softmax_rows(s, m, w, w, valid);
+#else
     for (int64_t i = 0; i < m; i++) {
         real *row = s + i * w;
         double mx = -INFINITY;
@@ -718,6 +725,7 @@ static void softmax_rows(real *s, int64_t m, int64_t w, const uint8_t *valid)
         const double inv = z > 0 ? 1.0 / z : 0.0;
         for (int64_t j = 0; j < w; j++) row[j] = (real)((double)row[j] * inv);
     }
+#endif
 }
 
 /* Pointers of layer l, sequence b, head h. */
@@ -874,15 +882,22 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
         const int64_t cnt = pr->kind == LF_PROJ_CONV ? pr->window : pr->k * pr->n;
         real *g = m->grads + m->proj_off[p];
         const int *index = m->plan.index;
-#pragma omp parallel for schedule(static) if (cnt * B * H > PAR_MIN)
-        for (int64_t e = 0; e < cnt; e++) {
-            double s = 0;
+        /* Chunks of elements in parallel; within a chunk the users are added one after
+         * another in item order, a contiguous (vectorizable) pass each. */
+        const int64_t chunks = (cnt + PG_CHUNK - 1) / PG_CHUNK;
+#pragma omp parallel for schedule(static) if (chunks > 1 && cnt * B * H > PAR_MIN)
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            const int64_t lo = ch * PG_CHUNK, len = cnt - lo < PG_CHUNK ? cnt - lo : PG_CHUNK;
+            double s[PG_CHUNK];
+            for (int64_t e = 0; e < len; e++) s[e] = 0;
             for (int64_t b = 0; b < B; b++)
                 for (int64_t h = 0; h < H; h++)
-                    for (int which = 0; which < 2; which++)
-                        if (index[(l * H + h) * 2 + which] == p)
-                            s += (double)ws->pg[((size_t)(b * H + h) * 2 + which) * ws->pg_stride + e];
-            g[e] = (real)((double)g[e] + s);
+                    for (int which = 0; which < 2; which++) {
+                        if (index[(l * H + h) * 2 + which] != p) continue;
+                        const real *src = ws->pg + ((size_t)(b * H + h) * 2 + which) * ws->pg_stride + lo;
+                        for (int64_t e = 0; e < len; e++) s[e] += (double)src[e];
+                    }
+            for (int64_t e = 0; e < len; e++) g[lo + e] = (real)((double)g[lo + e] + s[e]);
         }
     }
 }
