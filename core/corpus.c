@@ -125,7 +125,49 @@ void lf_corpus_free(lf_corpus *c)
 {
     if (!c) return;
     lf_free(c->ids);
+    lf_free(c->vocab_map);
     memset(c, 0, sizeof *c);
+}
+
+int lf_corpus_compact(lf_corpus *c)
+{
+    if (!c || !c->ids || c->vocab_size < 1) LF_FAIL("corpus compact: no corpus");
+    if (c->vocab_map) LF_FAIL("corpus compact: the corpus is already compacted");
+    const int32_t V = c->vocab_size;
+    int32_t *to = lf_alloc((size_t)V, sizeof *to); /* tokenizer id -> compact id, or -1 */
+    if (!to) LF_FAIL("corpus compact: out of memory");
+    for (int32_t i = 0; i < V; i++) to[i] = -1;
+    for (int64_t i = 0; i < c->count; i++) {
+        if (c->ids[i] < 0 || c->ids[i] >= V) {
+            lf_free(to);
+            LF_FAIL("corpus compact: token %lld is id %d, outside the vocabulary of %d",
+                    (long long)i, (int)c->ids[i], (int)V);
+        }
+        to[c->ids[i]] = 0;
+    }
+    const int32_t sp[5] = {c->pad_id, c->unk_id, c->cls_id, c->sep_id, c->mask_id};
+    for (int i = 0; i < 5; i++)
+        if (sp[i] >= 0 && sp[i] < V) to[sp[i]] = 0;
+    int32_t used = 0;
+    for (int32_t i = 0; i < V; i++)
+        if (to[i] == 0) to[i] = used++;
+        else to[i] = -1;
+    int32_t *map = lf_alloc((size_t)used, sizeof *map);
+    if (!map) {
+        lf_free(to);
+        LF_FAIL("corpus compact: out of memory");
+    }
+    for (int32_t i = 0; i < V; i++)
+        if (to[i] >= 0) map[to[i]] = i;
+    for (int64_t i = 0; i < c->count; i++) c->ids[i] = to[c->ids[i]];
+    int32_t *spp[5] = {&c->pad_id, &c->unk_id, &c->cls_id, &c->sep_id, &c->mask_id};
+    for (int i = 0; i < 5; i++)
+        if (*spp[i] >= 0) *spp[i] = to[*spp[i]];
+    lf_free(to);
+    c->full_vocab_size = V;
+    c->vocab_size = used;
+    c->vocab_map = map;
+    return 0;
 }
 
 int lf_corpus_is_special(const lf_corpus *c, int32_t id)
@@ -223,6 +265,7 @@ static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, 
 int lf_corpus_save(const lf_corpus *c, const char *cache_path)
 {
     if (!cache_path || !*cache_path) LF_FAIL("corpus cache: empty path");
+    if (c->vocab_map) LF_FAIL("corpus cache %s: a compacted corpus is not cached", cache_path);
     size_t plen = strlen(cache_path) + 32;
     char *tmp = lf_alloc(plen, 1);
     if (!tmp) return -1;

@@ -62,6 +62,10 @@ typedef struct {
     int64_t count;                                   /* tokens */
     int32_t *ids;                                    /* [count], lf_alloc'ed */
     uint64_t source_bytes, source_checksum, vocab_checksum;
+    /* After lf_corpus_compact: the tokenizer's id of each compact id [vocab_size] and
+     * the tokenizer's vocabulary size; NULL and 0 for a corpus in tokenizer ids. */
+    int32_t *vocab_map;
+    int32_t full_vocab_size;
 } lf_corpus;
 
 /* FNV-1a-64 of data[0..len), continuing from h (start with LF_FNV1A64_INIT). */
@@ -102,6 +106,18 @@ typedef enum {
 int lf_corpus_open(const char *text_path, const char *vocab_path, const char *cache_path,
                    int rebuild_stale, lf_corpus *out, lf_corpus_cache_status *status, char *note,
                    size_t note_len);
+
+/* Renumbers the corpus to a compact vocabulary: the ids that occur in it plus the
+ * special ids, in increasing order of the tokenizer's id, become 0, 1, ...; ids,
+ * vocab_size and the special ids are rewritten and vocab_map records the tokenizer's
+ * id of each compact id. A model over the compact vocabulary computes its output
+ * softmax over those tokens only (BERT's 30,522 WordPiece ids against the 7,893 that
+ * occur in the King James Bible: the output layer and the embedding update cost a
+ * quarter). Tokens outside the corpus (never a target, never an input) are all that
+ * is dropped. The random replacement of the masking rule then draws from the corpus's
+ * tokens. A compacted corpus is not written to a cache (lf_corpus_save refuses it).
+ * Compacting twice is an error. */
+int lf_corpus_compact(lf_corpus *c);
 
 void lf_corpus_free(lf_corpus *c);
 

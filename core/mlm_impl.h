@@ -1151,13 +1151,27 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
             row[j] += ob[j];
             if ((double)row[j] > mx) mx = (double)row[j];
         }
-        double z = 0;
-        for (int64_t j = 0; j < V; j++) z += exp((double)row[j] - mx);
         const int32_t tg = b->targets[ws->masked[i]];
-        ws->row_loss[i] = mx + log(z) - (double)row[tg];
+        const double target_logit = (double)row[tg];
+        double z = 0;
+#ifdef MLM_DOUBLE
+        for (int64_t j = 0; j < V; j++) {
+            row[j] = exp(row[j] - mx);
+            z += row[j];
+        }
+#else
+        /* one vectorized exponential per logit (relative error < 4e-7), kept for the
+         * gradient; libm's scalar exp, twice per logit, cost a fifth of a training
+         * step with a WordPiece vocabulary */
+        const float mxf = (float)mx;
+        for (int64_t j = 0; j < V; j++) row[j] -= mxf;
+        lf_exp_inplace(row, V);
+        for (int64_t j = 0; j < V; j++) z += (double)row[j];
+#endif
+        ws->row_loss[i] = mx + log(z) - target_logit;
         /* dlogits = (softmax - onehot) / M */
-        for (int64_t j = 0; j < V; j++)
-            row[j] = (real)((exp((double)row[j] - mx) / z - (j == tg)) / (double)M);
+        const double inv = 1.0 / z, invm = 1.0 / (double)M;
+        for (int64_t j = 0; j < V; j++) row[j] = (real)(((double)row[j] * inv - (j == tg)) * invm);
     }
     double sum = 0;
     for (int64_t i = 0; i < M; i++) sum += ws->row_loss[i];

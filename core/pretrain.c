@@ -149,6 +149,8 @@ char *lf_pretrain_fingerprint(const lf_pretrain_settings *s, const lf_pretrain_p
     sb_printf(&b, "tokenizer=%s\ncorpus_tokens=%lld\ncorpus_checksum=%016llx\nvocab_checksum=%016llx\n",
               c->kind == LF_CORPUS_BYTES ? "bytes" : "wordpiece", (long long)c->count,
               (unsigned long long)c->source_checksum, (unsigned long long)c->vocab_checksum);
+    if (c->vocab_map) /* compacted (lf_corpus_compact): the model's vocabulary differs */
+        sb_printf(&b, "compact_vocab=%d\n", (int)c->vocab_size);
     if (b.bad) {
         lf_free(b.buf);
         lf_error_set("fingerprint: out of memory");
@@ -203,6 +205,14 @@ static int write_config(lf_h5 *h, const lf_pretrain_settings *s, const lf_pretra
     LF_TRY(lf_h5_config_string(h, "corpus", s->corpus_path));
     LF_TRY(lf_h5_config_string(h, "vocab", s->vocab_path ? s->vocab_path : "(bytes)"));
     LF_TRY(lf_h5_config_int(h, "corpus_tokens", c->count));
+    LF_TRY(lf_h5_config_int(h, "vocab_size", c->vocab_size));
+    LF_TRY(lf_h5_config_int(h, "compact_vocab", c->vocab_map != NULL));
+    if (c->vocab_map) {
+        const int64_t dims[1] = {c->vocab_size};
+        LF_TRY(lf_h5_write(h, "/vocab_map", LF_H5_I32, 1, dims, c->vocab_map,
+                           "the tokenizer's id of each id of the model's compact vocabulary",
+                           NULL));
+    }
     LF_TRY(lf_h5_config_string(h, "fingerprint", fingerprint));
     return 0;
 }

@@ -40,6 +40,8 @@ static void usage(FILE *to)
         "\n"
         "  --corpus FILE         training text (byte-level tokens unless --vocab)\n"
         "  --vocab FILE          WordPiece vocab.txt\n"
+        "  --compact-vocab       the model's vocabulary is the tokens that occur in the corpus\n"
+        "                        (plus the special tokens), renumbered: a smaller output layer\n"
         "  --seq-len LIST        sequence lengths n (default 256)\n"
         "  --k LIST              projected lengths (default 64); each k <= every n\n"
         "  --sharing LIST        none, headwise, kv, layerwise (default none)\n"
@@ -85,7 +87,7 @@ typedef struct {
     int64_t threads, shard_i, shard_n, stop_after;
     double lr, clip, weight_decay, dropout;
     uint64_t seed;
-    int pre_ln, resume, force, list, quiet;
+    int pre_ln, resume, force, list, quiet, compact_vocab;
 } args;
 
 static void fail_usage(void) { lf_cli_fail(prog, LF_EXIT_USAGE); }
@@ -113,10 +115,11 @@ static void parse_args(int argc, char **argv, args *a)
         O_CORPUS = 1000, O_VOCAB, O_K, O_SHARING, O_SEQ, O_NU, O_PROJ, O_STEPS, O_BATCH, O_LR,
         O_WARMUP, O_SCHED, O_EVAL, O_CKPT, O_LAYERS, O_DIM, O_HEADS, O_FFN, O_PRELN, O_DROP,
         O_CLIP, O_WD, O_VALSEQ, O_THREADS, O_SEED, O_SHARD, O_RESUME, O_FORCE, O_OUT, O_LIST,
-        O_QUIET, O_STOP, O_HELP, O_VERSION
+        O_QUIET, O_STOP, O_HELP, O_VERSION, O_COMPACT
     };
     static const struct option opts[] = {
         {"corpus", required_argument, 0, O_CORPUS}, {"vocab", required_argument, 0, O_VOCAB},
+        {"compact-vocab", no_argument, 0, O_COMPACT},
         {"k", required_argument, 0, O_K},           {"sharing", required_argument, 0, O_SHARING},
         {"seq-len", required_argument, 0, O_SEQ},   {"nonuniform", required_argument, 0, O_NU},
         {"projection", required_argument, 0, O_PROJ}, {"steps", required_argument, 0, O_STEPS},
@@ -196,6 +199,7 @@ static void parse_args(int argc, char **argv, args *a)
             break;
         }
         case O_PRELN: a->pre_ln = 1; break;
+        case O_COMPACT: a->compact_vocab = 1; break;
         case O_RESUME: a->resume = 1; break;
         case O_FORCE: a->force = 1; break;
         case O_LIST: a->list = 1; break;
@@ -473,6 +477,7 @@ int main(int argc, char **argv)
 
     lf_corpus corpus;
     if (lf_corpus_open(a.corpus, a.vocab, NULL, 0, &corpus, NULL, NULL, 0)) fail_usage();
+    if (a.compact_vocab && lf_corpus_compact(&corpus)) lf_cli_fail(prog, LF_EXIT_RUNTIME);
     /* The data of every sequence length: a corpus too small for one is an input error. */
     lf_mlm_data *data = lf_calloc((size_t)a.nn, sizeof *data);
     if (!data) lf_cli_fail(prog, LF_EXIT_RUNTIME);

@@ -6,7 +6,7 @@
  * tests/ref_corpus.py (header fields and every checksum recomputed in Python);
  * lf_corpus_open building, hitting and rebuilding a stale cache; and rejection of
  * truncated, overlong, garbled and inconsistent cache files, each with one error
- * line naming the file and the problem.
+ * line naming the file and the problem; lf_corpus_compact against its definition.
  *
  * Runs in a scratch directory (tests/run.sh); writes its files there.
  */
@@ -440,6 +440,60 @@ static void test_save_errors(void)
     lf_corpus_free(&c);
 }
 
+/* lf_corpus_compact against its definition, checked naively: the compact vocabulary
+ * is exactly the occurring ids plus the specials, in increasing order; every token
+ * maps back to its original id; special ids are renumbered consistently; a second
+ * compaction and caching a compacted corpus are refused. wp.txt is written by
+ * test_wordpiece_equals_tokenizer; the byte case has 6 distinct bytes + 4 specials. */
+static void test_compact(void)
+{
+    for (int wp = 0; wp < 2; wp++) {
+        lf_corpus c, orig;
+        const char *vp = wp ? vocab_path : NULL, *txt = wp ? "wp.txt" : "few_bytes.txt";
+        if (!wp) write_file("few_bytes.txt", "abracadabra\n", 12);
+        CHECK_MSG(lf_corpus_tokenize(txt, vp, &c) == 0, "%s", lf_error_get());
+        CHECK(lf_corpus_tokenize(txt, vp, &orig) == 0);
+        if (!c.ids || !orig.ids) return;
+        const int32_t V = orig.vocab_size;
+        uint8_t *seen = calloc((size_t)V, 1);
+        for (int64_t i = 0; i < orig.count; i++) seen[orig.ids[i]] = 1;
+        const int32_t sp[5] = {orig.pad_id, orig.unk_id, orig.cls_id, orig.sep_id, orig.mask_id};
+        for (int i = 0; i < 5; i++)
+            if (sp[i] >= 0) seen[sp[i]] = 1;
+        int32_t expect = 0;
+        for (int32_t i = 0; i < V; i++) expect += seen[i];
+        CHECK_MSG(lf_corpus_compact(&c) == 0, "%s", lf_error_get());
+        CHECK_MSG(c.vocab_size == expect && expect < V && (wp || expect == 10),
+                  "compact %d, expected %d of %d",
+                  (int)c.vocab_size, (int)expect, (int)V);
+        CHECK(c.full_vocab_size == V && c.count == orig.count && c.vocab_map);
+        if (c.vocab_size != expect || !c.vocab_map) {
+            free(seen);
+            lf_corpus_free(&c), lf_corpus_free(&orig);
+            continue;
+        }
+        int ok_order = 1, ok_seen = 1, ok_tokens = 1;
+        for (int32_t j = 0; j < c.vocab_size; j++) {
+            if (j > 0 && c.vocab_map[j] <= c.vocab_map[j - 1]) ok_order = 0;
+            if (c.vocab_map[j] < 0 || c.vocab_map[j] >= V || !seen[c.vocab_map[j]]) ok_seen = 0;
+        }
+        for (int64_t i = 0; i < c.count; i++)
+            if (c.ids[i] < 0 || c.ids[i] >= c.vocab_size || c.vocab_map[c.ids[i]] != orig.ids[i])
+                ok_tokens = 0;
+        CHECK(ok_order && ok_seen && ok_tokens);
+        int32_t got[5] = {c.pad_id, c.unk_id, c.cls_id, c.sep_id, c.mask_id};
+        for (int i = 0; i < 5; i++)
+            CHECK_MSG(sp[i] < 0 ? got[i] == -1 : (got[i] >= 0 && c.vocab_map[got[i]] == sp[i]),
+                      "special %d: %d -> %d", i, (int)sp[i], (int)got[i]);
+        CHECK(lf_corpus_compact(&c) != 0);
+        CHECK_MSG(strstr(lf_error_get(), "already compacted"), "message: %s", lf_error_get());
+        CHECK(lf_corpus_save(&c, "compact.cache") != 0 && !file_exists("compact.cache"));
+        free(seen);
+        lf_corpus_free(&c);
+        lf_corpus_free(&orig);
+    }
+}
+
 int main(void)
 {
     check_program = "test_corpus";
@@ -452,5 +506,6 @@ int main(void)
     RUN(test_reject_bad_caches);
     RUN(test_exhaustive_damage);
     RUN(test_save_errors);
+    RUN(test_compact);
     return check_summary();
 }
