@@ -9,7 +9,8 @@
  *   - lf_bench_cuda_available says "no CUDA device", lf_bench_run_point_cuda fails
  *     cleanly (what bin/bench --device cuda relies on);
  *   - the GPU forward's own code path, emulated on the host, with the bench's variants
- *     (dense with P kept, Linformer with Pbar kept, layerwise plan): its final hidden
+ *     (dense with P kept, Linformer with Pbar kept; a layerwise plan, whose heads run
+ *     as one batched call, and a plan without sharing, head by head): its final hidden
  *     states AND the kept probabilities of the last layer against the CPU forward
  *     hooked with the CPU benchmark's own attention (lf_bench_attention, the variant
  *     definitions of effbench.h, with its probs buffer of the same layout).
@@ -57,11 +58,11 @@ static lf_model *tiny_model(void)
     return m;
 }
 
-static int tiny_plan(lf_plan *plan)
+static int tiny_plan(lf_plan *plan, lf_sharing share)
 {
     int64_t ks[L_ * H_];
     for (int i = 0; i < L_ * H_; i++) ks[i] = K_;
-    int rc = lf_plan_init(plan, L_, H_, N_, ks, LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, 9);
+    int rc = lf_plan_init(plan, L_, H_, N_, ks, share, LF_PROJ_LINEAR, 9);
     CHECK_MSG(rc == 0, "plan: %s", lf_error_get());
     return rc;
 }
@@ -107,12 +108,13 @@ static void check_rows(const char *what, const float *p, size_t rows, int64_t co
 }
 
 /* Hidden states and kept probabilities of the GPU forward (device = 1) or its host
- * emulation against the CPU reference, for dense and Linformer. */
-static void compare_variants(int device)
+ * emulation against the CPU reference, for dense and Linformer; share: the plan's
+ * sharing (layerwise: every head of a layer in one batched call; none: head by head). */
+static void compare_variants(int device, lf_sharing share)
 {
     lf_model *m = tiny_model();
     lf_plan plan;
-    if (!m || tiny_plan(&plan) != 0) {
+    if (!m || tiny_plan(&plan, share) != 0) {
         lf_model_free(m);
         return;
     }
@@ -134,7 +136,9 @@ static void compare_variants(int device)
         const int64_t cols = vi ? K_ : N_;
         const size_t pn = (size_t)B_ * H_ * N_ * (size_t)cols;
         float *pref = malloc(pn * 4), *pgot = malloc(pn * 4);
-        const char *name = lf_bench_variant_name(v);
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", lf_bench_variant_name(v),
+                 vi && share == LF_SHARE_NONE ? " (no sharing)" : "");
         if (cpu_reference(m, ids, v, &plan, ref, pref) != 0) goto next;
         double secs = 0;
         lf_encoder_attn_cuda at = {.attn = vi ? LF_CUDA_ATTN_LINFORMER : LF_CUDA_ATTN_DENSE,
@@ -194,8 +198,16 @@ static void compare_variants(int device)
     lf_model_free(m);
 }
 
-static void test_emulated(void) { compare_variants(0); }
-static void test_gpu_forward(void) { compare_variants(1); }
+static void test_emulated(void)
+{
+    compare_variants(0, LF_SHARE_LAYERWISE);
+    compare_variants(0, LF_SHARE_NONE);
+}
+static void test_gpu_forward(void)
+{
+    compare_variants(1, LF_SHARE_LAYERWISE);
+    compare_variants(1, LF_SHARE_NONE);
+}
 
 /* The budget is checked before cudaMalloc, so this part needs no GPU. */
 static void test_accounting_budget(void)
