@@ -264,7 +264,10 @@ void lf_encoder_ws_free_cuda(lf_encoder_ws_cuda *ws);
  * (lf_attention_streamed_heads_cuda, the fused kernel), streamed-blas
  * (lf_attention_streamed_blas_cuda per head), linformer (lf_attention_linformer_ws_cuda
  * per head with the plan's projection and k of each (layer, head); plan: the host plan,
- * proj: its device projections from lf_plan_upload_cuda). */
+ * proj: its device projections from lf_plan_upload_cuda; when every head of a layer
+ * shares E, F and k, both are matrices (linear, gaussian) and there is no mask, the
+ * same products for all heads of a sequence at once: E K and F V as strided-batched
+ * products, then lf_attention_projected_heads_cuda). */
 typedef enum {
     LF_CUDA_ATTN_DENSE,
     LF_CUDA_ATTN_STREAMED,
