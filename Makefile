@@ -52,7 +52,7 @@ ifneq ($(BUILD_DIR),)
   BUILD := $(BUILD_DIR)
   BIN := $(BUILD_DIR)/bin
 endif
-CFLAGS_ALL = -std=gnu11 $(OPT) -fno-trapping-math $(OMP_FLAG) $(WARN) -Icore $(PKG_CFLAGS) $(CFLAGS)
+CFLAGS_ALL = -std=gnu11 $(OPT) -fno-trapping-math $(OMP_FLAG) $(WARN) -Icore $(PKG_CFLAGS) $(CUDA_DEFS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lm $(LDLIBS)
 LDFLAGS_ALL = $(OMP_FLAG) $(LDSAN) $(LDFLAGS)
 
@@ -74,6 +74,8 @@ ifneq ($(NVCC),)
   CUDA_LIB := $(BUILD)/liblinformer_cuda.a
   CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcublas -lcusolver -lcudart -lstdc++
   CUDA_TESTS := $(patsubst tests/%.c,$(BIN)/tests/%,$(wildcard tests/test_cuda*.c))
+  # bin/bench --device cuda: effbench.c drops its stand-ins, bin/bench links the CUDA library.
+  CUDA_DEFS := -DLF_BENCH_HAVE_CUDA_ENCODER
 endif
 
 .PHONY: bench-quick fig-efficiency
@@ -108,6 +110,13 @@ $(BUILD)/core/%.o: core/%.c $(wildcard core/*.h) Makefile
 	  -DLF_CFLAGS='"$(strip $(OPT) $(OMP_FLAG))"' -DLF_CUDA=$(if $(NVCC),1,0) \
 	  -c $< -o $@
 
+# effbench.o depends on whether the build has CUDA (LF_BENCH_HAVE_CUDA_ENCODER): the stamp
+# changes when that does, so one build directory can switch NO_CUDA=1 on and off.
+$(BUILD)/cuda.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(if $(NVCC),1,0)' | cmp -s - $@ || echo '$(if $(NVCC),1,0)' >$@
+$(BUILD)/core/effbench.o: $(BUILD)/cuda.stamp
+
 $(LIB): $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -132,6 +141,10 @@ $(BUILD)/cuda/%.o: core/cuda/%.cu $(wildcard core/cuda/*.h) $(wildcard core/*.h)
 $(CUDA_LIB): $(CUDA_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(BIN)/bench: experiments/bench.c $(LIB) $(CUDA_LIB) $(wildcard core/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
 
 $(BIN)/tests/test_cuda%: tests/test_cuda%.c tests/check.h $(wildcard tests/test_cuda*.h) \
                          $(wildcard core/cuda/*.h) $(wildcard core/*.h) $(CUDA_LIB) $(LIB)

@@ -1,5 +1,6 @@
-/* effbench.c - attention variants as encoder hooks and the measurement of one point
- * of the efficiency benchmark (see effbench.h). */
+/* effbench.c - attention variants as encoder hooks, the CPU backend, and the
+ * measurement of one point of the efficiency benchmark on any backend (see
+ * effbench.h; the CUDA backend is core/cuda/effbench_cuda.cu). */
 #include "effbench.h"
 
 #include <math.h>
@@ -109,6 +110,16 @@ double lf_bench_attention_flops(lf_bench_variant v, const lf_model_config *c, in
                                             : lf_attention_dense_flops(n, D, D));
 }
 
+void lf_bench_tokens(const lf_bench_point_cfg *cfg, size_t count, int32_t *ids)
+{
+    lf_rng rng;
+    lf_rng_init(&rng, cfg->seed, 0x70cc);
+    for (size_t i = 0; i < count; i++)
+        ids[i] = (int32_t)(lf_rng_next(&rng) % (uint64_t)cfg->model->config.vocab_size);
+}
+
+/* ---- the CPU backend ---------------------------------------------------------- */
+
 /* Buffers of forwards at one batch size. */
 typedef struct {
     int64_t B, n;
@@ -117,8 +128,9 @@ typedef struct {
     lf_bench_attn attn;
 } lf_bench_run;
 
-static void lf_bench_run_free(lf_bench_run *r)
+static void lf_bench_run_free(void *run)
 {
+    lf_bench_run *r = run;
     lf_free(r->ids);
     lf_free(r->attn.probs);
     lf_encoder_ws_free(&r->ws);
@@ -126,9 +138,11 @@ static void lf_bench_run_free(lf_bench_run *r)
 }
 
 /* Random tokens (the same first rows for every batch size), workspace and P. */
-static int lf_bench_run_init(lf_bench_run *r, const lf_bench_point_cfg *cfg, const lf_plan *plan,
-                             int64_t B)
+static int lf_bench_run_init(void *ctx, const lf_bench_point_cfg *cfg, const lf_plan *plan,
+                             int64_t B, void *run)
 {
+    (void)ctx;
+    lf_bench_run *r = run;
     memset(r, 0, sizeof *r);
     const lf_model_config *c = &cfg->model->config;
     r->B = B;
@@ -140,22 +154,17 @@ static int lf_bench_run_init(lf_bench_run *r, const lf_bench_point_cfg *cfg, con
     if (lf_size_dims(2, dims, &count) != 0) return -1;
     r->ids = lf_alloc(count, sizeof *r->ids);
     if (!r->ids) return -1;
-    lf_rng rng;
-    lf_rng_init(&rng, cfg->seed, 0x70cc);
-    for (size_t i = 0; i < count; i++)
-        r->ids[i] = (int32_t)(lf_rng_next(&rng) % (uint64_t)c->vocab_size);
+    lf_bench_tokens(cfg, count, r->ids);
     if (lf_encoder_ws_init(&r->ws, cfg->model, B, cfg->n) != 0) goto fail;
     if (cfg->variant != LF_BENCH_STREAMED) {
-        const int64_t cols = cfg->variant == LF_BENCH_DENSE ? cfg->n : cfg->k;
-        int64_t pdims[4] = {B, c->num_attention_heads, cfg->n, cols};
-        if (lf_size_dims(4, pdims, &count) != 0) goto fail;
+        if (lf_bench_probs_count(cfg, B, &count) != 0) goto fail;
         r->attn.probs = lf_alloc(count, sizeof(float));
         if (!r->attn.probs) {
             lf_error_prefix("attention probabilities of %lld sequences", (long long)B);
             goto fail;
         }
         r->attn.probs_batch = B;
-        r->attn.probs_stride = cfg->n * cols;
+        r->attn.probs_stride = cfg->n * (cfg->variant == LF_BENCH_DENSE ? cfg->n : cfg->k);
     }
     return 0;
 fail:
@@ -163,9 +172,11 @@ fail:
     return -1;
 }
 
-static int lf_bench_forward(const lf_bench_point_cfg *cfg, lf_bench_run *r, double *seconds,
+static int lf_bench_forward(void *ctx, const lf_bench_point_cfg *cfg, void *run, double *seconds,
                             double *attn_seconds)
 {
+    (void)ctx;
+    lf_bench_run *r = run;
     lf_encoder_hooks hooks = {.attention = lf_bench_attention, .user = &r->attn};
     r->attn.seconds = 0;
     double t0 = lf_now();
@@ -176,22 +187,50 @@ static int lf_bench_forward(const lf_bench_point_cfg *cfg, lf_bench_run *r, doub
     return rc;
 }
 
+const lf_bench_backend lf_bench_backend_cpu = {
+    .name = "cpu",
+    .run_size = sizeof(lf_bench_run),
+    .mem_current = lf_mem_current,
+    .mem_peak = lf_mem_peak,
+    .mem_peak_reset = lf_mem_peak_reset,
+    .mem_limit = lf_mem_limit,
+    .mem_limit_set = lf_mem_limit_set,
+    .mem_failures = lf_mem_failures,
+    .run_init = lf_bench_run_init,
+    .forward = lf_bench_forward,
+    .run_free = lf_bench_run_free,
+};
+
+int lf_bench_probs_count(const lf_bench_point_cfg *cfg, int64_t B, size_t *count)
+{
+    *count = 0;
+    if (cfg->variant == LF_BENCH_STREAMED) return 0;
+    const int64_t cols = cfg->variant == LF_BENCH_DENSE ? cfg->n : cfg->k;
+    int64_t pdims[4] = {B, cfg->model->config.num_attention_heads, cfg->n, cols};
+    return lf_size_dims(4, pdims, count);
+}
+
+/* ---- the measurement, on either backend ---------------------------------------- */
+
 /* Sets up a run at batch B and does one forward. 0 = done; 1 = did not fit (the
  * budget or the system refused an allocation; reason in the error); -1 = other
  * failure. On 0 the run stays set up, otherwise it is freed. */
-static int lf_bench_try(const lf_bench_point_cfg *cfg, const lf_plan *plan, int64_t B,
-                        lf_bench_run *r, double *seconds, double *attn_seconds)
+static int lf_bench_try(const lf_bench_backend *be, void *ctx, const lf_bench_point_cfg *cfg,
+                        const lf_plan *plan, int64_t B, void *run, double *seconds,
+                        double *attn_seconds)
 {
-    size_t failures = lf_mem_failures();
-    int rc = lf_bench_run_init(r, cfg, plan, B);
-    if (rc == 0) rc = lf_bench_forward(cfg, r, seconds, attn_seconds);
+    size_t failures = be->mem_failures();
+    int rc = be->run_init(ctx, cfg, plan, B, run);
+    if (rc == 0) {
+        rc = be->forward(ctx, cfg, run, seconds, attn_seconds);
+        if (rc != 0) be->run_free(run);
+    }
     if (rc == 0) return 0;
-    lf_bench_run_free(r);
-    return lf_mem_failures() > failures ? 1 : -1;
+    return be->mem_failures() > failures ? 1 : -1;
 }
 
-static void lf_bench_skip(lf_bench_point *out, const char *fmt, const char *detail, double a,
-                          double b)
+static void lf_bench_point_skip(lf_bench_point *out, const char *fmt, const char *detail, double a,
+                                double b)
 {
     out->skipped = 1;
     snprintf(out->reason, sizeof out->reason, fmt, a, b, detail);
@@ -200,7 +239,8 @@ static void lf_bench_skip(lf_bench_point *out, const char *fmt, const char *deta
 /* Memory per sequence from the peaks above fixed of batch 1 and batch B > 1:
  * slope = (peakB - peak1) / (B - 1), and what batch 1 used beyond it is per-call
  * scratch that does not grow with the batch; the largest batch follows from both. */
-static void lf_bench_slope(lf_bench_point *out, size_t peak1, size_t peakB, int64_t B, size_t room)
+static void lf_bench_point_slope(lf_bench_point *out, size_t peak1, size_t peakB, int64_t B,
+                                 size_t room)
 {
     if (B < 2 || peakB <= peak1) return;
     size_t slope = (peakB - peak1 + (size_t)(B - 2)) / (size_t)(B - 1); /* rounded up */
@@ -214,37 +254,49 @@ static void lf_bench_slope(lf_bench_point *out, size_t peak1, size_t peakB, int6
 
 /* A point between lf_bench_point_prepare and lf_bench_point_finish. */
 struct lf_bench_state {
+    const lf_bench_backend *be;
     lf_bench_point_cfg cfg;
     lf_plan plan;
-    lf_bench_run run;   /* set up at the timed batch */
+    void *ctx;          /* the backend's setup (be->setup), or NULL */
+    void *run;          /* be->run_size bytes for the buffers of one batch size */
+    int live;           /* 1: run is set up (at the timed batch until finish) */
     double *times;      /* [repeats] forward seconds, then [repeats] attention seconds */
     int done;           /* timed forwards so far */
 };
 
 /* Memory of other points held meanwhile (see effbench.h): in use beyond this
  * point's fixed memory while its own run is not allocated. */
-static size_t lf_bench_held(const lf_bench_point *out)
+static size_t lf_bench_held(const lf_bench_backend *be, const lf_bench_point *out)
 {
-    size_t cur = lf_mem_current();
+    size_t cur = be->mem_current();
     return cur > out->fixed_bytes ? cur - out->fixed_bytes : 0;
 }
 
 static void lf_bench_state_free(lf_bench_state *st)
 {
     if (!st) return;
-    lf_bench_run_free(&st->run);
+    if (st->live) st->be->run_free(st->run);
+    if (st->ctx && st->be->teardown) st->be->teardown(st->ctx);
     lf_plan_free(&st->plan);
+    lf_free(st->run);
     lf_free(st->times);
     lf_free(st);
 }
 
 void lf_bench_point_abort(lf_bench_state *st) { lf_bench_state_free(st); }
 
-int lf_bench_point_prepare(const lf_bench_point_cfg *cfg, lf_bench_point *out,
-                           lf_bench_state **stp)
+/* Device memory in use by every means (0 when the backend cannot tell). */
+static size_t lf_bench_device_used(const lf_bench_backend *be)
+{
+    return be->device_used ? be->device_used() : 0;
+}
+
+int lf_bench_point_prepare_on(const lf_bench_backend *be, const lf_bench_point_cfg *cfg,
+                              lf_bench_point *out, lf_bench_state **stp)
 {
     const char *fn = "lf_bench_point_prepare";
-    if (!cfg || !out || !cfg->model || !stp) LF_FAIL("%s: NULL configuration, model or result", fn);
+    if (!be || !cfg || !out || !cfg->model || !stp)
+        LF_FAIL("%s: NULL backend, configuration, model or result", fn);
     *stp = NULL;
     memset(out, 0, sizeof *out);
     const lf_model_config *c = &cfg->model->config;
@@ -259,38 +311,42 @@ int lf_bench_point_prepare(const lf_bench_point_cfg *cfg, lf_bench_point *out,
         LF_FAIL("%s: k = %lld must be in [1, n) = [1, %lld)", fn, (long long)cfg->k, (long long)n);
     if (cfg->budget == 0 || cfg->repeats < 1 || cfg->batch_tokens < 0 || cfg->verify_tokens < 0)
         LF_FAIL("%s: budget, repeats and token counts must be positive", fn);
-    const size_t entry = lf_mem_current();
+    const size_t entry = be->mem_current();
     if (cfg->base_bytes > entry)
         LF_FAIL("%s: base_bytes %zu exceeds the %zu bytes in use", fn, cfg->base_bytes, entry);
     const size_t held = cfg->base_bytes ? entry - cfg->base_bytes : 0;
+    const size_t device_entry = lf_bench_device_used(be);
+    out->budget_bytes = cfg->budget;
 
     /* The state and the timings are bookkeeping, allocated before the budget
-     * applies; they count as fixed memory. */
+     * applies; on the CPU they count as fixed memory. */
     lf_bench_state *st = lf_calloc(1, sizeof *st);
     if (!st) return -1;
+    st->be = be;
     st->cfg = *cfg;
     st->times = lf_alloc((size_t)cfg->repeats, 2 * sizeof(double));
-    if (!st->times) {
-        lf_free(st);
+    void *run = st->run = lf_calloc(1, be->run_size);
+    if (!st->times || !run) {
+        lf_bench_state_free(st);
         return -1;
     }
-    const size_t old_limit = lf_mem_limit();
-    lf_mem_limit_set(cfg->budget + held);
+    const size_t old_limit = be->mem_limit();
+    be->mem_limit_set(cfg->budget + held);
     out->rss_per_point = lf_bench_rss_peak_reset();
     int rc = -1;
     const double MiB = 1048576.0;
     const lf_plan *plan = lin ? &st->plan : NULL;
 
-    if (lf_mem_current() - held >= cfg->budget) {
-        lf_bench_skip(out, "the weights alone take %.1f MiB of the %.1f MiB budget%s", "",
-                      (lf_mem_current() - held) / MiB, cfg->budget / MiB);
+    if (be->mem_current() - held >= cfg->budget) {
+        lf_bench_point_skip(out, "the weights alone take %.1f MiB of the %.1f MiB budget%s", "",
+                            (be->mem_current() - held) / MiB, cfg->budget / MiB);
         rc = 0;
         goto done;
     }
     if (lin) {
         int64_t *ks = lf_alloc((size_t)c->num_hidden_layers * (size_t)c->num_attention_heads,
                                sizeof *ks);
-        size_t failures = lf_mem_failures();
+        size_t failures = be->mem_failures();
         int prc = -1;
         if (ks) {
             for (int i = 0; i < c->num_hidden_layers * c->num_attention_heads; i++) ks[i] = cfg->k;
@@ -299,28 +355,43 @@ int lf_bench_point_prepare(const lf_bench_point_cfg *cfg, lf_bench_point *out,
             lf_free(ks);
         }
         if (prc != 0) {
-            if (lf_mem_failures() == failures) goto done;
-            lf_bench_skip(out, "the projection does not fit (%.0f of %.0f bytes): %s",
-                          lf_error_get(), (double)(lf_mem_current() - held), (double)cfg->budget);
+            if (be->mem_failures() == failures) goto done;
+            lf_bench_point_skip(out, "the projection does not fit (%.0f of %.0f bytes): %s",
+                                lf_error_get(), (double)(be->mem_current() - held),
+                                (double)cfg->budget);
             rc = 0;
             goto done;
         }
     }
-    out->fixed_bytes = lf_mem_current() - held;
-    lf_mem_peak_reset();
+    if (be->setup) {
+        size_t failures = be->mem_failures();
+        if (be->setup(cfg, plan, &st->ctx) != 0) {
+            if (be->mem_failures() == failures) goto done;
+            lf_bench_point_skip(out, "the weights and projection do not fit the %.1f MiB budget "
+                                "(%.1f MiB in use): %s",
+                                lf_error_get(), cfg->budget / MiB,
+                                (be->mem_current() - held) / MiB);
+            rc = 0;
+            goto done;
+        }
+    }
+    out->fixed_bytes = be->mem_current() - held;
+    be->mem_peak_reset();
 
     /* Batch 1: an upper bound of the memory of one sequence (it includes per-call
      * scratch); this forward is also the warm-up when the timed batch is 1. */
     double t_first, a_first;
-    int tr = lf_bench_try(cfg, plan, 1, &st->run, &t_first, &a_first);
+    int tr = lf_bench_try(be, st->ctx, cfg, plan, 1, run, &t_first, &a_first);
     if (tr < 0) goto done;
     if (tr > 0) {
-        lf_bench_skip(out, "one sequence does not fit the budget (fixed %.1f MiB, budget %.1f "
-                      "MiB): %s", lf_error_get(), out->fixed_bytes / MiB, cfg->budget / MiB);
+        lf_bench_point_skip(out, "one sequence does not fit the budget (fixed %.1f MiB, budget "
+                            "%.1f MiB): %s",
+                            lf_error_get(), out->fixed_bytes / MiB, cfg->budget / MiB);
         rc = 0;
         goto done;
     }
-    const size_t peak1 = lf_mem_peak() - out->fixed_bytes - held;
+    st->live = 1;
+    const size_t peak1 = be->mem_peak() - out->fixed_bytes - held;
     const size_t room = cfg->budget - out->fixed_bytes;
     out->seq_bytes = peak1 > 0 ? peak1 : 1;
     out->max_batch = (int64_t)(room / out->seq_bytes);
@@ -329,23 +400,30 @@ int lf_bench_point_prepare(const lf_bench_point_cfg *cfg, lf_bench_point *out,
     out->batch = want < 1 ? 1 : want > out->max_batch ? out->max_batch : want;
 
     if (out->batch != 1) {
-        lf_bench_run_free(&st->run);
-        lf_mem_peak_reset();
-        tr = lf_bench_try(cfg, plan, out->batch, &st->run, &t_first, &a_first);
+        be->run_free(run);
+        st->live = 0;
+        be->mem_peak_reset();
+        tr = lf_bench_try(be, st->ctx, cfg, plan, out->batch, run, &t_first, &a_first);
         if (tr < 0) goto done;
         if (tr > 0) {
             /* The bound above overstates each sequence, so this should not happen;
              * fall back to batch 1 rather than lose the point. */
             out->batch = 1;
-            if (lf_bench_try(cfg, plan, 1, &st->run, &t_first, &a_first) != 0) goto done;
+            if (lf_bench_try(be, st->ctx, cfg, plan, 1, run, &t_first, &a_first) != 0) goto done;
         } else {
-            lf_bench_slope(out, peak1, lf_mem_peak() - out->fixed_bytes - held, out->batch, room);
+            lf_bench_point_slope(out, peak1, be->mem_peak() - out->fixed_bytes - held, out->batch,
+                                 room);
         }
+        st->live = 1;
     }
-    out->peak_bytes = lf_mem_peak() - held;
+    out->peak_bytes = be->mem_peak() - held;
+    if (be->device_used) {
+        size_t now = lf_bench_device_used(be);
+        out->device_bytes = now > device_entry ? now - device_entry : 0;
+    }
     rc = 0;
 done:
-    lf_mem_limit_set(old_limit);
+    be->mem_limit_set(old_limit);
     if (rc != 0)
         lf_error_prefix("%s: %s n=%lld k=%lld", fn, lf_bench_variant_name(cfg->variant),
                         (long long)n, (long long)(lin ? cfg->k : 0));
@@ -358,12 +436,19 @@ done:
     return 0;
 }
 
+int lf_bench_point_prepare(const lf_bench_point_cfg *cfg, lf_bench_point *out,
+                           lf_bench_state **stp)
+{
+    return lf_bench_point_prepare_on(&lf_bench_backend_cpu, cfg, out, stp);
+}
+
 int lf_bench_point_time(lf_bench_state *st)
 {
-    if (!st || st->done >= st->cfg.repeats)
+    if (!st || !st->live || st->done >= st->cfg.repeats)
         LF_FAIL("lf_bench_point_time: no point, or all %d forwards timed", st ? st->cfg.repeats : 0);
     double *t = st->times;
-    int rc = lf_bench_forward(&st->cfg, &st->run, &t[st->done], &t[st->cfg.repeats + st->done]);
+    int rc = st->be->forward(st->ctx, &st->cfg, st->run, &t[st->done],
+                             &t[st->cfg.repeats + st->done]);
     if (rc != 0) {
         lf_error_prefix("lf_bench_point_time: %s n=%lld", lf_bench_variant_name(st->cfg.variant),
                         (long long)st->cfg.n);
@@ -377,11 +462,13 @@ int lf_bench_point_finish(lf_bench_state *st, lf_bench_point *out)
 {
     const char *fn = "lf_bench_point_finish";
     if (!st || !out) LF_FAIL("%s: NULL state or result", fn);
+    const lf_bench_backend *be = st->be;
     const lf_bench_point_cfg *cfg = &st->cfg;
     const int64_t n = cfg->n;
     int rc = -1;
-    size_t old_limit = lf_mem_limit();
-    if (st->done != cfg->repeats) {
+    size_t old_limit = be->mem_limit();
+    void *run = st->run;
+    if (st->done != cfg->repeats || !st->live) {
         lf_error_set("%s: %d of %d forwards timed", fn, st->done, cfg->repeats);
         goto done;
     }
@@ -400,30 +487,32 @@ int lf_bench_point_finish(lf_bench_state *st, lf_bench_point *out)
             attn * 1e-9;
     }
     out->verified = out->batch == out->max_batch;
-    lf_bench_run_free(&st->run);
+    be->run_free(run);
+    st->live = 0;
 
     /* The largest batch itself, when that is cheap: it must run under the budget; if
      * it does not (it cannot, unless scratch grows faster than the batch), the
      * largest batch is lowered until one does. With a timed batch of 1 this run also
      * gives the memory per sequence as a difference of two batch sizes (the largest
      * batch is then not raised again). */
-    const size_t held = lf_bench_held(out);
+    const size_t held = lf_bench_held(be, out);
     const size_t peak1 = out->seq_bytes + out->scratch_bytes;
     const size_t room = cfg->budget - out->fixed_bytes;
-    lf_mem_limit_set(cfg->budget + held);
+    be->mem_limit_set(cfg->budget + held);
     while (!out->verified && cfg->verify_tokens > 0 && out->max_batch > out->batch &&
            out->max_batch * n <= cfg->verify_tokens) {
         double t, a;
-        lf_mem_peak_reset();
-        int tr = lf_bench_try(cfg, cfg->variant == LF_BENCH_LINFORMER ? &st->plan : NULL,
-                              out->max_batch, &st->run, &t, &a);
+        be->mem_peak_reset();
+        int tr = lf_bench_try(be, st->ctx, cfg, cfg->variant == LF_BENCH_LINFORMER ? &st->plan : NULL,
+                              out->max_batch, run, &t, &a);
         if (tr < 0) goto done;
-        lf_bench_run_free(&st->run);
         if (tr == 0) {
+            be->run_free(run);
             out->verified = 1;
             if (!out->seq_exact) {
                 int64_t keep = out->max_batch;
-                lf_bench_slope(out, peak1, lf_mem_peak() - out->fixed_bytes - held, keep, room);
+                lf_bench_point_slope(out, peak1, be->mem_peak() - out->fixed_bytes - held, keep,
+                                     room);
                 out->max_batch = keep;
             }
         } else {
@@ -434,17 +523,18 @@ int lf_bench_point_finish(lf_bench_state *st, lf_bench_point *out)
     lf_error_clear();
     rc = 0;
 done:
-    lf_mem_limit_set(old_limit);
+    be->mem_limit_set(old_limit);
     if (rc != 0)
         lf_error_prefix("%s: %s n=%lld", fn, lf_bench_variant_name(cfg->variant), (long long)n);
     lf_bench_state_free(st);
     return rc;
 }
 
-int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
+int lf_bench_run_point_on(const lf_bench_backend *be, const lf_bench_point_cfg *cfg,
+                          lf_bench_point *out)
 {
     lf_bench_state *st = NULL;
-    LF_TRY(lf_bench_point_prepare(cfg, out, &st));
+    LF_TRY(lf_bench_point_prepare_on(be, cfg, out, &st));
     if (!st) return 0; /* skipped */
     for (int i = 0; i < cfg->repeats; i++)
         if (lf_bench_point_time(st) != 0) {
@@ -454,11 +544,17 @@ int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
     return lf_bench_point_finish(st, out);
 }
 
+int lf_bench_run_point(const lf_bench_point_cfg *cfg, lf_bench_point *out)
+{
+    return lf_bench_run_point_on(&lf_bench_backend_cpu, cfg, out);
+}
+
 #ifndef LF_BENCH_HAVE_CUDA_ENCODER
+/* Stand-ins of a build without nvcc (effbench.h). */
 int lf_bench_cuda_available(void)
 {
-    lf_error_set("--device cuda: built without the CUDA encoder (core/cuda has no encoder "
-                 "forward yet); use --device cpu");
+    lf_error_set("--device cuda: built without the CUDA encoder (no nvcc, or NO_CUDA=1); "
+                 "use --device cpu");
     return 0;
 }
 
@@ -468,4 +564,14 @@ int lf_bench_run_point_cuda(const lf_bench_point_cfg *cfg, lf_bench_point *out)
     (void)out;
     LF_FAIL("lf_bench_run_point_cuda: built without the CUDA encoder");
 }
+
+int lf_bench_sgemm_rate_cuda(int64_t m, double min_time, double *gflops)
+{
+    (void)m;
+    (void)min_time;
+    (void)gflops;
+    LF_FAIL("lf_bench_sgemm_rate_cuda: built without the CUDA encoder");
+}
+
+const char *lf_bench_cuda_device_name(void) { return "none"; }
 #endif

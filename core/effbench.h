@@ -29,6 +29,18 @@
  * floor((budget - fixed - scratch) / per_sequence). Allocations run under
  * lf_mem_limit_set(budget), so a point that does not fit fails its allocation
  * (recorded as skipped, with the reason) instead of being killed by the system.
+ *
+ * The same measurement runs on the CUDA device (lf_bench_run_point_cuda, in
+ * core/cuda/effbench_cuda.cu) through a backend (lf_bench_backend below): there the
+ * encoder is lf_encoder_forward_cuda with the same three variants (dense: P of the
+ * whole layer kept in one (B, H, n, n) device buffer; streamed: the fused
+ * online-softmax kernel, lf_attention_streamed_heads_cuda; linformer: the same
+ * layerwise plan, Pbar kept in (B, H, n, k)), the memory is that of lf_cuda_alloc's
+ * accounting (lf_cuda.h; weights and projection uploaded per point are the fixed
+ * memory), the budget is lowered to the device's free memory (cudaMemGetInfo) less a
+ * reserve when that is smaller, and times are wall times of a forward followed by a
+ * device synchronization (the attention's from CUDA events). Points are measured one
+ * after the other, not interleaved.
  */
 #ifndef LF_EFFBENCH_H
 #define LF_EFFBENCH_H
@@ -107,10 +119,16 @@ typedef struct {
     int64_t max_batch;           /* largest batch that fits the budget */
     int64_t batch;               /* batch of the timed forwards */
     int verified;                /* 1: a forward at max_batch ran within the budget */
+    size_t budget_bytes;         /* budget the point was held to (cfg->budget; on the CUDA
+                                    device at most its free memory less a reserve) */
+    size_t device_bytes;         /* CUDA: device memory in use after the warm-up forward at
+                                    the timed batch beyond what was in use before the point,
+                                    as cudaMemGetInfo sees it (also cuBLAS's workspace and
+                                    the allocation granularity); 0 on the CPU */
 } lf_bench_point;
 
-/* Measures one point (see the top of this file): lf_bench_point_prepare, repeats x
- * lf_bench_point_time, lf_bench_point_finish. Returns 0 with out filled, also when
+/* Measures one point on the CPU (see the top of this file): lf_bench_point_prepare,
+ * repeats x lf_bench_point_time, lf_bench_point_finish. Returns 0 with out filled, also when
  * the point is skipped for the budget (out->skipped = 1, out->reason); -1 (error
  * set) on any other failure (bad configuration, a failing forward). The memory
  * limit in force before the call is restored afterwards. */
@@ -133,13 +151,69 @@ int lf_bench_point_time(lf_bench_state *st);
 int lf_bench_point_finish(lf_bench_state *st, lf_bench_point *out);
 void lf_bench_point_abort(lf_bench_state *st);
 
-/* The CUDA device. This build has no CUDA encoder yet: lf_bench_cuda_available
- * returns 0 with the error "built without the CUDA encoder ..." and
- * lf_bench_run_point_cuda fails the same way. The CUDA backend provides both (same
- * contract as the CPU versions, memory from cudaMemGetInfo and its own allocator
- * high-water mark) in core/cuda and builds this file with
- * -DLF_BENCH_HAVE_CUDA_ENCODER, which removes these stand-ins. */
+/* ---- backends ------------------------------------------------------------------ */
+
+/* Where a point runs: the memory accounting its budget applies to and the forward at
+ * one batch size. The measurement above (prepare, time, finish) is the same code for
+ * every backend. */
+typedef struct {
+    const char *name;   /* "cpu", "cuda" */
+    size_t run_size;    /* bytes of the state of one batch size's buffers (a "run") */
+    /* The accounting of the memory the budget applies to (mem.h's functions on the CPU). */
+    size_t (*mem_current)(void);
+    size_t (*mem_peak)(void);
+    void (*mem_peak_reset)(void);
+    size_t (*mem_limit)(void);
+    void (*mem_limit_set)(size_t bytes);
+    size_t (*mem_failures)(void);
+    /* Optional (NULL = none): fixed memory of a point besides the plan, allocated under
+     * the budget after the plan is made (the CUDA device: the model and the projection
+     * uploaded); *ctx goes to the run functions, teardown frees it. A failure that
+     * raised mem_failures skips the point, any other is an error. */
+    int (*setup)(const lf_bench_point_cfg *cfg, const lf_plan *plan, void **ctx);
+    void (*teardown)(void *ctx);
+    /* Buffers for B sequences in run (run_size zeroed bytes; nothing allocated is left
+     * on failure), one forward (seconds: its wall time, the device synchronized;
+     * attn_seconds: the time inside attention), and freeing them (zeroes run). */
+    int (*run_init)(void *ctx, const lf_bench_point_cfg *cfg, const lf_plan *plan, int64_t B,
+                    void *run);
+    int (*forward)(void *ctx, const lf_bench_point_cfg *cfg, void *run, double *seconds,
+                   double *attn_seconds);
+    void (*run_free)(void *run);
+    /* Optional: device memory in use by every means (lf_bench_point.device_bytes). */
+    size_t (*device_used)(void);
+} lf_bench_backend;
+
+extern const lf_bench_backend lf_bench_backend_cpu;
+
+/* lf_bench_point_prepare and lf_bench_run_point on a given backend (those two are
+ * these on lf_bench_backend_cpu). */
+int lf_bench_point_prepare_on(const lf_bench_backend *be, const lf_bench_point_cfg *cfg,
+                              lf_bench_point *out, lf_bench_state **st);
+int lf_bench_run_point_on(const lf_bench_backend *be, const lf_bench_point_cfg *cfg,
+                          lf_bench_point *out);
+
+/* For backends: the random tokens of a point, count = B n ids (the same first rows for
+ * every batch size), and the floats of the kept probabilities of B sequences (dense:
+ * B H n n, linformer: B H n k, streamed: 0); -1 (error set) on overflow. */
+void lf_bench_tokens(const lf_bench_point_cfg *cfg, size_t count, int32_t *ids);
+int lf_bench_probs_count(const lf_bench_point_cfg *cfg, int64_t B, size_t *count);
+
+/* The CUDA device (core/cuda/effbench_cuda.cu, linked when the build has nvcc; the
+ * build then defines LF_BENCH_HAVE_CUDA_ENCODER, which removes the stand-ins of
+ * effbench.c that fail with "built without the CUDA encoder").
+ *   lf_bench_cuda_available: 1 when a CUDA device is usable, else 0 with the error
+ *     set ("no CUDA device ...").
+ *   lf_bench_run_point_cuda: lf_bench_run_point on the device (the backend described
+ *     at the top of this file); cfg->base_bytes is ignored (nothing else is held on
+ *     the device). An out-of-memory on the device skips the point like the budget.
+ *   lf_bench_sgemm_rate_cuda: lf_bench_sgemm_rate (bench.h) for lf_sgemm_cuda with
+ *     the process's math (lf_cuda.h; FP32 unless set), m x m x m, the device
+ *     synchronized around each product.
+ *   lf_bench_cuda_device_name: the device's name ("none" without one or without CUDA). */
 int lf_bench_cuda_available(void);
 int lf_bench_run_point_cuda(const lf_bench_point_cfg *cfg, lf_bench_point *out);
+int lf_bench_sgemm_rate_cuda(int64_t m, double min_time, double *gflops);
+const char *lf_bench_cuda_device_name(void);
 
 #endif

@@ -8,6 +8,8 @@
  *             [--memory-budget BYTES] [--repeats R] [--batch-tokens T] [--verify-tokens T]
  *             [--quick] [--threads T] [--seed S] --out FILE.h5 [--force]
  *
+ * --device cuda runs the points on the GPU (lf_bench_run_point_cuda, core/cuda) in a
+ * build with nvcc; without one, or without a GPU, it stops with one error line.
  * The measurement is core/effbench.c; this file parses, loops over the points, and
  * writes the results (format: docs/results-format.md, section bin/bench).
  */
@@ -46,7 +48,10 @@ static void usage(FILE *to)
             "heads, keys and values), on random tokens with a randomly initialised BERT of the\n"
             "given shape. Writes FILE.h5, and FILE.md with the tables (also printed).\n"
             "\n"
-            "  --device D          cpu (default) or cuda (not in this build: no CUDA encoder yet)\n"
+            "  --device D          cpu (default) or cuda: the CUDA encoder (core/cuda) on device\n"
+            "                      0, points one after the other, FP32 math, sgemm rate from\n"
+            "                      cuBLAS; needs a build with nvcc and a GPU (otherwise one\n"
+            "                      error line, exit status 2)\n"
             "  --n LIST            sequence lengths (default 512,1024,...,65536; --quick up to 8192)\n"
             "  --k LIST            projected lengths (default 128,256,512,1024,2048; --quick 128,256);\n"
             "                      points with k >= n are left out, as in the paper\n"
@@ -55,7 +60,8 @@ static void usage(FILE *to)
             "  --dim D             hidden size (default 768; intermediate 4 D)\n"
             "  --memory-budget B   bytes the benchmark may allocate, weights included; suffixes\n"
             "                      K, M, G (powers of 1024). Default: 16G (the paper's V100),\n"
-            "                      at most half of this machine's memory. Each point is held to\n"
+            "                      on the CPU at most half of this machine's memory; on the\n"
+            "                      GPU at most its free memory less 256 MiB. Each point is held to\n"
             "                      it; points that do not fit are skipped with the reason\n"
             "                      recorded. Points of one n held together for interleaved\n"
             "                      timing use at most a quarter of it besides\n"
@@ -201,7 +207,8 @@ static void parse_args(int argc, char **argv, bench_args *a)
     if (!a->budget_given) {
         size_t phys = physical_memory();
         a->budget = (size_t)(16 * GIB);
-        if (phys > 0 && phys / 2 < a->budget) a->budget = phys / 2;
+        /* The CUDA points lower it to the device's free memory themselves. */
+        if (strcmp(a->device, "cuda") && phys > 0 && phys / 2 < a->budget) a->budget = phys / 2;
     }
     /* FILE.h5 -> FILE.md; any other name gets .md appended. */
     size_t len = strlen(a->out);
@@ -425,6 +432,8 @@ static double pv_max_batch(const lf_bench_point *p) { return (double)p->max_batc
 static double pv_batch(const lf_bench_point *p) { return (double)p->batch; }
 static double pv_verified(const lf_bench_point *p) { return p->verified; }
 static double pv_forward(const lf_bench_point *p) { return p->forward_seconds; }
+static double pv_budget(const lf_bench_point *p) { return (double)p->budget_bytes; }
+static double pv_device(const lf_bench_point *p) { return (double)p->device_bytes; }
 
 static void fill_grid(const bench_results *r, point_value fn, double scale, double *out)
 {
@@ -441,6 +450,10 @@ static int write_config(lf_h5 *f, const bench_args *a, const lf_model_config *c)
     char list[1024];
     int rc = 0, len = 0;
     rc |= lf_h5_config_string(f, "device", a->device);
+    if (!strcmp(a->device, "cuda")) {
+        rc |= lf_h5_config_string(f, "cuda_device", lf_bench_cuda_device_name());
+        rc |= lf_h5_config_string(f, "cuda_math", "fp32");
+    }
     for (int i = 0; i < a->nn && len < (int)sizeof list - 24; i++)
         len += snprintf(list + len, sizeof list - (size_t)len, "%s%lld", i ? "," : "",
                         (long long)a->ns[i]);
@@ -494,20 +507,27 @@ static int write_h5(lf_h5 *f, const bench_args *a, const lf_model_config *c,
                           "(batch n)", "s"},
         {"time_best", pv_time_best, "time per token from the fastest of the timed forwards "
                                     "(other load on the machine only ever adds time)", "s"},
-        {"memory", pv_mem, "memory per sequence: lf_alloc high-water mark of a batch-1 forward "
+        {"memory", pv_mem, "memory per sequence: allocator (lf_alloc; on the CUDA device "
+                           "lf_cuda_alloc) high-water mark of a batch-1 forward "
                            "above the fixed memory (workspace, P, tokens, scratch)", "bytes"},
         {"attention_time", pv_attn_time, "time per token spent in attention (all layers, "
                                          "Linformer projections included)", "s"},
         {"attention_gflops", pv_attn_gflops, "attention rate: attention flops (multiply-add = "
                                              "2, softmax not counted) / attention time", "GFLOP/s"},
         {"forward_time", pv_forward, "median time of one forward of the timed batch", "s"},
-        {"fixed_memory", pv_fixed, "lf_alloc bytes in use before the first forward (weights, "
+        {"fixed_memory", pv_fixed, "allocator bytes in use before the first forward (weights, "
                                    "projection)", "bytes"},
-        {"peak_memory", pv_peak, "lf_alloc high-water mark during the timed forwards, fixed "
+        {"peak_memory", pv_peak, "allocator high-water mark during the timed forwards, fixed "
                                  "memory included", "bytes"},
         {"rss_peak", pv_rss, "peak resident set size of the process during the point (VmHWM, "
                              "reset per point; for reference: includes BLAS and runtime buffers)",
          "bytes"},
+        {"budget", pv_budget, "memory budget the point was held to (on the CUDA device at most "
+                              "its free memory less a 256 MiB reserve)", "bytes"},
+        {"device_memory", pv_device, "CUDA: device memory in use after the warm-up forward at the "
+                                     "timed batch beyond what was in use before the point "
+                                     "(cudaMemGetInfo: also cuBLAS's workspace and allocation "
+                                     "granularity); 0 on the CPU", "bytes"},
         {"max_batch", pv_max_batch, "largest batch that fits the memory budget: floor((budget - "
                                     "fixed) / memory per sequence)", NULL},
         {"batch", pv_batch, "batch of the timed forwards: min(max_batch, max(1, batch_tokens / "
@@ -556,8 +576,11 @@ static int write_h5(lf_h5 *f, const bench_args *a, const lf_model_config *c,
         lf_h5_attach(f, "/bench/skip_reason", 2, "/bench/k"))
         goto done;
     if (lf_h5_write(f, "/bench/sgemm_gflops", LF_H5_F64, 0, NULL, &r->sgemm,
-                    "multi-threaded OpenBLAS sgemm rate, 2048^3, best of repeats, measured in "
-                    "this run after the points",
+                    strcmp(a->device, "cuda")
+                        ? "multi-threaded OpenBLAS sgemm rate, 2048^3, best of repeats, measured in "
+                          "this run after the points"
+                        : "cuBLAS sgemm rate (lf_sgemm_cuda, FP32 math), 4096^3, best of repeats, "
+                          "measured in this run after the points",
                     "GFLOP/s"))
         goto done;
     fill_grid(r, pv_attn_gflops, 1.0 / r->sgemm, g);
@@ -641,11 +664,12 @@ static void write_md(FILE *o, const bench_args *a, const lf_model_config *c,
 {
     fprintf(o, "# Efficiency of full encoder inference (Table 3 of the Linformer paper)\n\n");
     fprintf(o,
-            "bin/bench %s, device %s, threads %d: BERT with %d layer(s), %d heads, d = %d "
+            "bin/bench %s, device %s%s%s, threads %d: BERT with %d layer(s), %d heads, d = %d "
             "(random weights), random tokens; Linformer with layerwise sharing (one k x n projection); "
             "memory budget %.2f GiB; time = median of %lld forwards after a warm-up; seed %llu. "
             "Load average before / after: %.1f / %.1f. Results: %s.\n\n",
-            LF_VERSION, a->device, lf_threads_get(), c->num_hidden_layers, c->num_attention_heads,
+            LF_VERSION, a->device, strcmp(a->device, "cuda") ? "" : " ",
+            strcmp(a->device, "cuda") ? "" : lf_bench_cuda_device_name(), lf_threads_get(), c->num_hidden_layers, c->num_attention_heads,
             c->hidden_size, a->budget / GIB, (long long)a->repeats, (unsigned long long)a->seed,
             r->load[0][0], r->load[1][0], a->out);
     fprintf(o, "## Time speed-up, dense / Linformer: measured (paper, 16 GB V100)\n\n");
@@ -680,8 +704,12 @@ static void write_md(FILE *o, const bench_args *a, const lf_model_config *c,
                         p->verified ? "" : " (not run)", (long long)p->batch, p->attn_gflops,
                         100.0 * p->attn_gflops / r->sgemm);
             }
-    fprintf(o, "\nsgemm rate measured in this run (2048³, threads %d): %.1f GFLOP/s.\n",
-            lf_threads_get(), r->sgemm);
+    if (strcmp(a->device, "cuda"))
+        fprintf(o, "\nsgemm rate measured in this run (2048³, threads %d): %.1f GFLOP/s.\n",
+                lf_threads_get(), r->sgemm);
+    else
+        fprintf(o, "\ncuBLAS sgemm rate measured in this run (4096³, FP32): %.1f GFLOP/s.\n",
+                r->sgemm);
     int any = 0;
     for (int i = 0; i < a->nn; i++)
         for (int j = 0; j < a->nk; j++) {
@@ -736,7 +764,9 @@ int main(int argc, char **argv)
     lf_model_free(model);
     model = NULL;
     /* The ceiling last: OpenBLAS's threads spin for a while after a threaded call. */
-    if (rc == 0) rc = lf_bench_sgemm_rate(2048, 1.0, &r.sgemm);
+    if (rc == 0)
+        rc = strcmp(a.device, "cuda") ? lf_bench_sgemm_rate(2048, 1.0, &r.sgemm)
+                                      : lf_bench_sgemm_rate_cuda(4096, 1.0, &r.sgemm);
     if (rc == 0) rc = write_h5(f, &a, &cfg, &r);
     int md_written = 0;
     if (rc == 0) rc = write_md_file(&a, &cfg, &r);

@@ -6,7 +6,9 @@ recomputed from the stored values (speed-up = time[dense] / time[linformer], the
 same for memory and against streamed), the k-independence of dense and streamed,
 NaN with a reason for k >= n and for points that do not fit a small memory budget,
 the markdown table, and every bad-flag path (one error line, exit status 2, no
-output file).
+output file). --device cuda: without a GPU (or in a build without nvcc) one error
+line naming that, exit status 2, no file; with a GPU, the tiny run on the device and
+its memory differences (exact in the device allocator's accounting).
 
 Run by tests/cli_bench.sh with the current directory set to a scratch directory and
 LF_BIN naming the directory of the programs. Timings are not checked (they are
@@ -99,6 +101,10 @@ if ok:
                f"{d_minus_s} vs {want_p}")
         report("memory: linformer - streamed = H n k floats",
                abs(l_minus_s - 2 * 128 * 16 * 4) <= 0.05 * 2 * 128 * 16 * 4, f"{l_minus_s}")
+        fin = np.isfinite(t)
+        report("budget recorded per point, no device memory on the CPU",
+               np.all(b["budget"][()][fin] == cfg["memory_budget"]) and
+               np.all(b["device_memory"][()][fin] == 0))
         mb, bt = b["max_batch"][()], b["batch"][()]
         report("batches", np.all(bt[np.isfinite(t)] >= 1) and np.all(mb[np.isfinite(t)] >= bt[np.isfinite(t)]))
         sg = float(b["sgemm_gflops"][()])
@@ -152,7 +158,6 @@ bad = [
     (["--k", ""], "--k"),
     (["--k", "16,16"], "twice"),
     (["--device", "tpu"], "unknown device"),
-    (["--device", "cuda"], "built without the CUDA encoder"),
     (["--heads", "3"], "not divisible"),
     (["--memory-budget", "0"], "--memory-budget"),
     (["--memory-budget", "12X"], "--memory-budget"),
@@ -168,6 +173,31 @@ for flags, needle in bad:
     good = rc == 2 and len(lines) == 1 and needle in lines[0] and not leftovers(out)
     report(f"bad flag {' '.join(flags)}", good,
            err.strip() if good else f"exit {rc}, stderr {err!r}, left {leftovers(out)}")
+# ---- --device cuda ---------------------------------------------------------------------
+rc, _, err = run(*TINY, "--device", "cuda", "--out", "cuda.h5")
+if rc == 0:  # a build with nvcc on a machine with a GPU
+    with h5py.File("cuda.h5", "r") as f:
+        b = f["bench"]
+        t, m = b["time"][()], b["memory"][()]
+        report("cuda: device recorded", f["config"].attrs["device"] == "cuda" and
+               "cuda_device" in f["config"].attrs, str(dict(f["config"].attrs)))
+        measured = [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0), (2, 0, 0), (2, 1, 0), (2, 1, 1)]
+        report("cuda: measured points finite", all(np.isfinite(t[p]) and t[p] > 0 for p in measured))
+        # Exact in lf_cuda_alloc's accounting (requested bytes; every buffer of a run is a
+        # fixed size times the batch): dense - streamed = H n^2 floats, linformer - streamed
+        # = H n k floats.
+        report("cuda: memory dense - streamed = H n^2 floats",
+               np.array_equal(m[0, :, 0] - m[1, :, 0], [2 * 64 * 64 * 4, 2 * 128 * 128 * 4]),
+               str(m[0, :, 0] - m[1, :, 0]))
+        report("cuda: memory linformer - streamed = H n k floats",
+               m[2, 1, 0] - m[1, 1, 0] == 2 * 128 * 16 * 4, str(m[2, 1, 0] - m[1, 1, 0]))
+        report("cuda: device memory seen", np.all(b["device_memory"][()][np.isfinite(t)] > 0))
+else:
+    lines = err.strip().splitlines()
+    report("--device cuda without a GPU: one line, exit 2, no file",
+           rc == 2 and len(lines) == 1 and ("no CUDA device" in lines[0] or
+                                            "built without the CUDA encoder" in lines[0])
+           and not leftovers("cuda.h5"), f"exit {rc}, stderr {err!r}, left {leftovers('cuda.h5')}")
 rc, _, err = run(*TINY)
 report("missing --out", rc == 2 and "--out" in err and len(err.strip().splitlines()) == 1,
        err.strip())

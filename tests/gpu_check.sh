@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # gpu_check.sh - on a machine with a GPU: build the CUDA backend and every
-# tests/test_cuda_* program, run each, print its output and a summary line
+# tests/test_cuda_* program, run each, then one small bin/bench --device cuda run (the
+# efficiency benchmark end to end on the GPU: 1 layer of BERT-base shape, n = 512 and
+# 2048, k = 128, seconds), print their output and a summary line
 #   "gpu_check: N passed, M failed, S without a GPU (device: NAME)"
-# No benchmarks. Exit status 0 only when every program ran on a GPU and passed; 1 when a
+# No other benchmarks. Exit status 0 only when every program ran on a GPU and passed; 1 when a
 # check failed or a program crashed; 2 when no GPU was visible (the programs then print
 # "SKIPPED ...: no CUDA device" and check only what runs without one).
 #
@@ -14,7 +16,7 @@
 # packages, not these, and cannot fetch any) runs a bundle made here:
 #   here:      make && tests/gpu_check.sh --bundle build/gpu_bundle
 #   there:     tests/gpu_check.sh --no-build build/gpu_bundle/bin   (carry build/gpu_bundle)
-# The bundle holds the stripped test_cuda_* programs and the non-system, non-CUDA
+# The bundle holds the stripped test_cuda_* programs and bin/bench, and the non-system, non-CUDA
 # shared libraries they load (about 55 MB, mostly OpenBLAS); the CUDA libraries
 # (cudart, cuBLAS, cuSOLVER) are taken from the GPU machine's toolkit.
 # CUDA_ARCH (e.g. "90" on an H100/H200) shortens the build; the default builds 80 and 90.
@@ -29,6 +31,9 @@ if [ "${1:-}" = "--bundle" ]; then
   [ ${#progs[@]} -gt 0 ] || { echo "gpu_check: no bin/tests/test_cuda_* (run make first)"; exit 1; }
   rm -rf "$dir" && mkdir -p "$dir/bin/tests" "$dir/lib" || exit 1
   for t in "${progs[@]}"; do strip -o "$dir/bin/tests/$(basename "$t")" "$t" || exit 1; done
+  [ -x bin/bench ] || { echo "gpu_check: no bin/bench (run make first)"; exit 1; }
+  strip -o "$dir/bin/bench" bin/bench || exit 1
+  progs+=(bin/bench)
   # Libraries: everything ldd resolves except glibc's own, the compiler runtime that
   # every Linux has, and CUDA's (the GPU machine's toolkit provides those).
   ldd "${progs[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
@@ -43,12 +48,12 @@ export LF_REPO=$PWD
 # A bundle's libraries, then the CUDA toolkit's (where the runtime and cuBLAS live).
 [ -d "$bin/../lib" ] && LD_LIBRARY_PATH="$(cd "$bin/../lib" && pwd)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 for d in /usr/local/cuda/lib64 /usr/local/cuda/lib "$(dirname "$(command -v nvcc 2>/dev/null || echo /x/x)")/../lib64"; do
-  [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"
+  [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
 done
 # Last resort: the CUDA libraries of pip's nvidia-* packages (PyTorch images have them).
 nv=$(python3 -c 'import nvidia, os; print(list(nvidia.__path__)[0])' 2>/dev/null)
 if [ -n "$nv" ]; then
-  for d in "$nv"/*/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$d"; done
+  for d in "$nv"/*/lib; do [ -d "$d" ] && LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"; done
 fi
 export LD_LIBRARY_PATH
 
@@ -102,6 +107,44 @@ for t in "${progs[@]}"; do
   d=$(sed -n 's/^device: //p' <<<"$out" | head -n 1)
   [ -n "$d" ] && device=$d
 done
+
+# The benchmark end to end on the device: a run of a few seconds, its HDF5 and markdown.
+# Without a GPU it must stop with one "no CUDA device" line, exit status 2, and no file.
+echo "== bench --device cuda"
+btmp=$(mktemp -d)
+if [ ! -x "$bin/bench" ]; then
+  echo "FAIL bench: no $bin/bench"
+  failed=$((failed + 1))
+elif ldd "$bin/bench" 2>/dev/null | grep -q 'not found'; then
+  ldd "$bin/bench" | grep 'not found'
+  echo "FAIL bench: shared libraries missing"
+  failed=$((failed + 1))
+else
+  "$bin/bench" --device cuda --layers 1 --heads 12 --dim 768 --n 512,2048 --k 128 \
+    --repeats 2 --out "$btmp/bench_cuda.h5" >"$btmp/out" 2>"$btmp/err"; rc=$?
+  cat "$btmp/err" "$btmp/out"
+  if [ "$device" = none ]; then
+    if [ "$rc" -eq 2 ] && [ "$(wc -l <"$btmp/err")" -eq 1 ] && grep -q 'no CUDA device' "$btmp/err" &&
+       [ ! -e "$btmp/bench_cuda.h5" ]; then
+      echo "PASS bench: no GPU: one error line, exit status 2, no file"
+      passed=$((passed + 1))
+    else
+      echo "FAIL bench: without a GPU expected one 'no CUDA device' line and exit status 2 (got $rc)"
+      failed=$((failed + 1))
+    fi
+  elif [ "$rc" -eq 0 ] && [ -s "$btmp/bench_cuda.h5" ] && [ -s "$btmp/bench_cuda.md" ] &&
+       ! grep -q 'skipped' "$btmp/bench_cuda.md"; then
+    echo "PASS bench: every point measured on $device"
+    passed=$((passed + 1))
+  else
+    echo "FAIL bench --device cuda: exit status $rc, or a file missing, or a point skipped"
+    failed=$((failed + 1))
+  fi
+fi
+# Kept for a look: the markdown (and the HDF5 when OUT names a directory, as the lent
+# GPU machine's $OUT does).
+[ -n "${OUT:-}" ] && [ -d "${OUT:-}" ] && cp "$btmp"/bench_cuda.* "$OUT"/ 2>/dev/null
+rm -rf "$btmp"
 
 echo
 echo "gpu_check: $passed passed, $failed failed, $skipped without a GPU (device: $device)"

@@ -181,7 +181,7 @@ static double compare(const lf_model *m, const lf_model_cuda *dm, int64_t B, int
     if (cpu_forward(m, ids, mask, B, n, at == LF_CUDA_ATTN_LINFORMER ? plan : NULL, cpu) == 0 &&
         (!plan || at != LF_CUDA_ATTN_LINFORMER || lf_plan_upload_cuda(plan, &proj) == 0) &&
         lf_encoder_ws_init_cuda(&ws, dm, B, n) == 0) {
-        lf_encoder_attn_cuda a = {at, plan, proj};
+        lf_encoder_attn_cuda a = {.attn = at, .plan = plan, .proj = proj};
         int rc = lf_encoder_forward_cuda(dm, ids, mask, B, n, &a, gpu, &ws);
         CHECK_MSG(rc == 0, "%s: %s", what, lf_error_get());
         if (rc == 0) {
@@ -219,7 +219,7 @@ static double compare_emulated(const lf_model *m, int64_t B, int64_t n, lf_cuda_
             hp[i].weights = pr->weights;
         }
     }
-    lf_encoder_attn_cuda a = {at, plan, hp};
+    lf_encoder_attn_cuda a = {.attn = at, .plan = plan, .proj = hp};
     if (cpu_forward(m, ids, mask, B, n, at == LF_CUDA_ATTN_LINFORMER ? plan : NULL, cpu) == 0) {
         int rc = lf_encoder_forward_emulate(m, ids, mask, B, n, &a, emu);
         CHECK_MSG(rc == 0, "%s: %s", what, lf_error_get());

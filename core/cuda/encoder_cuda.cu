@@ -11,6 +11,7 @@
 #include "cuda_util.h"
 extern "C" {
 #include "encoder.h"
+#include "progress.h"
 }
 
 // The steps of the forward, on the device or (lf_encoder_forward_emulate) their host
@@ -38,6 +39,12 @@ struct lf_enc_ops {
     int (*linformer_ws)(const float *, const float *, const float *, const uint8_t *, int64_t,
                         int64_t, int64_t, const lf_proj_cuda *, const lf_proj_cuda *, int64_t,
                         float *, float *, float *, float *, uint8_t *);
+    int (*gemm_batched)(int, int, int64_t, int64_t, int64_t, float, const float *, int64_t,
+                        int64_t, const float *, int64_t, int64_t, float, float *, int64_t,
+                        int64_t, int64_t);
+    int (*projected_heads)(const float *, const float *, const float *, const uint8_t *, int64_t,
+                           int64_t, int64_t, int64_t, int64_t, float *, float *);
+    int on_device; // 1: CUDA events time the attention; 0: the host clock
 };
 
 // ---- model --------------------------------------------------------------------------
@@ -233,7 +240,8 @@ static const lf_enc_ops lf_ops_cuda = {lf_cuda_alloc, lf_cuda_free, lf_cuda_uplo
                                        lf_attention_dense_heads_cuda,
                                        lf_attention_streamed_heads_cuda,
                                        lf_attention_streamed_blas_cuda,
-                                       lf_attention_linformer_ws_cuda};
+                                       lf_attention_linformer_ws_cuda, lf_sgemm_batched_cuda,
+                                       lf_attention_projected_heads_cuda, 1};
 
 static int lf_dense_heads_emulate(const float *q, const float *k, const float *v,
                                   const uint8_t *mask, int64_t H, int64_t n, int64_t d, int64_t dv,
@@ -242,13 +250,34 @@ static int lf_dense_heads_emulate(const float *q, const float *k, const float *v
     return lf_attention_heads_emulate(q, k, v, mask, H, n, n, d, dv, p, out);
 }
 
+// lf_sgemm_batched_cuda on the host: batch lf_sgemm_emulate calls (row-major semantics,
+// matrix i at a + i stride_a, ...; a stride of 0 shares the operand).
+static int lf_sgemm_batched_emulate(int ta, int tb, int64_t m, int64_t n, int64_t k, float alpha,
+                                    const float *a, int64_t lda, int64_t sa, const float *b,
+                                    int64_t ldb, int64_t sb, float beta, float *c, int64_t ldc,
+                                    int64_t sc, int64_t batch)
+{
+    for (int64_t i = 0; i < batch; i++)
+        LF_TRY(lf_sgemm_emulate(ta, tb, m, n, k, alpha, a + i * sa, lda, b + i * sb, ldb, beta,
+                                c + i * sc, ldc));
+    return 0;
+}
+
+static int lf_projected_heads_emulate(const float *q, const float *kb, const float *vb,
+                                      const uint8_t *slots, int64_t H, int64_t n, int64_t kp,
+                                      int64_t d, int64_t dv, float *p, float *out)
+{
+    return lf_attention_heads_emulate(q, kb, vb, slots, H, n, kp, d, dv, p, out);
+}
+
 static const lf_enc_ops lf_ops_emulate = {lf_host_alloc, free, lf_host_copy, lf_host_copy,
                                           lf_sgemm_emulate, lf_add_bias_residual_emulate,
                                           lf_split_heads_emulate, lf_merge_heads_emulate,
                                           lf_layernorm_emulate, lf_gelu_emulate, lf_embed_emulate,
                                           lf_dense_heads_emulate, lf_attention_streamed_emulate,
                                           lf_attention_streamed_blas_emulate,
-                                          lf_attention_linformer_ws_emulate};
+                                          lf_attention_linformer_ws_emulate,
+                                          lf_sgemm_batched_emulate, lf_projected_heads_emulate, 0};
 
 
 static const char *const lf_attn_names[] = {"dense", "streamed", "streamed-blas", "linformer"};
@@ -259,24 +288,73 @@ extern "C" const char *lf_cuda_attn_name(lf_cuda_attn a)
 }
 
 // One layer's attention for every (sequence, head): q, k, v, ctx are (B, H, n, D).
+// Linformer for all H heads of a sequence at once, when every head of layer l uses the
+// same E, F and kp, both are matrices (linear, gaussian), there is no padding mask, and
+// kept probabilities (if any) are contiguous per head (pstride = n kp): Kbar = E K and
+// Vbar = F V as one strided-batched product each (E shared, stride 0), then projected
+// attention of the H heads (lf_attention_projected_heads_cuda). The same products as
+// lf_attention_linformer_ws_cuda head by head (without a mask a matrix projection's
+// slots all count, so the slot mask is omitted), in 3 + 2 launches instead of 7 H.
+static int lf_linformer_heads_ok(const lf_plan *pl, int64_t l, int64_t H, int64_t n,
+                                 const uint8_t *mask, const float *pb, int64_t pstride)
+{
+    if (mask) return 0;
+    const int ie = pl->index[l * H * 2], iv = pl->index[l * H * 2 + 1];
+    const int64_t kp = pl->k[l * H];
+    for (int64_t h = 1; h < H; h++)
+        if (pl->index[(l * H + h) * 2] != ie || pl->index[(l * H + h) * 2 + 1] != iv ||
+            pl->k[l * H + h] != kp)
+            return 0;
+    for (int i = 0; i < 2; i++) {
+        const lf_proj *p = &pl->proj[i ? iv : ie];
+        if (p->kind != LF_PROJ_LINEAR && p->kind != LF_PROJ_GAUSSIAN) return 0;
+        if (kp < 1 || kp > p->k || n > p->n) return 0;
+    }
+    return !pb || pstride == n * kp;
+}
+
+static int lf_linformer_heads(const lf_enc_ops *ops, const lf_encoder_attn_cuda *at,
+                              lf_encoder_ws_cuda *ws, int64_t l, int64_t n, const float *q,
+                              const float *k, const float *v, float *pb, float *o)
+{
+    const lf_plan *pl = at->plan;
+    const int64_t H = ws->H, D = ws->D, kp = pl->k[l * H];
+    const lf_proj_cuda *e = &at->proj[pl->index[l * H * 2]], *f = &at->proj[pl->index[l * H * 2 + 1]];
+    LF_TRY(lf_ws_reserve_kb(ops, ws, H * kp));
+    // Gaussian users with fewer rows than the shared matrix rescale (lf_apply_matrix_cuda).
+    const float ae = e->kind == LF_PROJ_GAUSSIAN && kp < e->k ? (float)sqrt((double)e->k / (double)kp) : 1.0f;
+    const float af = f->kind == LF_PROJ_GAUSSIAN && kp < f->k ? (float)sqrt((double)f->k / (double)kp) : 1.0f;
+    LF_TRY(ops->gemm_batched(0, 0, kp, D, n, ae, e->weights, e->n, 0, k, D, n * D, 0.0f, ws->kb, D,
+                             kp * D, H));
+    LF_TRY(ops->gemm_batched(0, 0, kp, D, n, af, f->weights, f->n, 0, v, D, n * D, 0.0f, ws->vb, D,
+                             kp * D, H));
+    return ops->projected_heads(q, ws->kb, ws->vb, NULL, H, n, kp, D, D, pb, o);
+}
+
+// With at->probs, the probabilities of (sequence b, head h) go to probs + (b H + h) pstride.
 static int lf_layer_attention(const lf_enc_ops *ops, const lf_encoder_attn_cuda *at,
                               lf_encoder_ws_cuda *ws, int64_t l, int64_t B, int64_t n,
-                              const uint8_t *dmask)
+                              const uint8_t *dmask, int64_t pstride)
 {
     const int64_t H = ws->H, D = ws->D, hs = n * D;
     for (int64_t b = 0; b < B; b++) {
         const uint8_t *mb = dmask ? dmask + b * n : NULL;
         float *q = ws->q + b * H * hs, *k = ws->k + b * H * hs, *v = ws->v + b * H * hs;
         float *o = ws->ctx + b * H * hs;
+        float *pb = at->probs ? at->probs + b * H * pstride : NULL;
         int rc = 0;
         switch (at->attn) {
-        case LF_CUDA_ATTN_DENSE: rc = ops->dense_heads(q, k, v, mb, H, n, D, D, NULL, o); break;
+        case LF_CUDA_ATTN_DENSE: rc = ops->dense_heads(q, k, v, mb, H, n, D, D, pb, o); break;
         case LF_CUDA_ATTN_STREAMED: rc = ops->streamed_heads(q, k, v, mb, H, n, D, D, o); break;
         case LF_CUDA_ATTN_STREAMED_BLAS:
             for (int64_t h = 0; h < H && rc == 0; h++)
                 rc = ops->streamed_blas(q + h * hs, k + h * hs, v + h * hs, mb, n, D, D, o + h * hs);
             break;
         case LF_CUDA_ATTN_LINFORMER:
+            if (lf_linformer_heads_ok(at->plan, l, H, n, mb, pb, pstride)) {
+                rc = lf_linformer_heads(ops, at, ws, l, n, q, k, v, pb, o);
+                break;
+            }
             for (int64_t h = 0; h < H && rc == 0; h++) {
                 const lf_plan *pl = at->plan;
                 const int ie = pl->index[(l * H + h) * 2], iv = pl->index[(l * H + h) * 2 + 1];
@@ -284,8 +362,9 @@ static int lf_layer_attention(const lf_enc_ops *ops, const lf_encoder_attn_cuda 
                 rc = lf_ws_reserve_kb(ops, ws, kp);
                 if (rc == 0)
                     rc = ops->linformer_ws(q + h * hs, k + h * hs, v + h * hs, mb, n, D,
-                                                        D, &at->proj[ie], &at->proj[iv], kp, NULL,
-                                                        o + h * hs, ws->kb, ws->vb, ws->slots);
+                                                        D, &at->proj[ie], &at->proj[iv], kp,
+                                                        pb ? pb + h * pstride : NULL, o + h * hs,
+                                                        ws->kb, ws->vb, ws->slots);
             }
             break;
         }
@@ -297,9 +376,77 @@ static int lf_layer_attention(const lf_enc_ops *ops, const lf_encoder_attn_cuda 
     return 0;
 }
 
+// Times of every layer's attention (lf_encoder_attn_cuda.seconds): on the device a pair
+// of CUDA events per layer, read after the forward; in the emulation the host clock.
+struct lf_attn_clock {
+    int on_device;
+    int64_t count;     // events created (2 per layer)
+    cudaEvent_t *ev;
+    double t0, host_total;
+};
+
+static void lf_clock_free(lf_attn_clock *c)
+{
+    for (int64_t i = 0; i < c->count; i++) cudaEventDestroy(c->ev[i]);
+    free(c->ev);
+    c->ev = NULL;
+    c->count = 0;
+}
+
+static int lf_clock_init(lf_attn_clock *c, int on_device, int64_t L)
+{
+    memset(c, 0, sizeof *c);
+    c->on_device = on_device;
+    if (!on_device || L < 1) return 0;
+    if (!(c->ev = (cudaEvent_t *)calloc((size_t)(2 * L), sizeof *c->ev)))
+        LF_FAIL("lf_encoder_forward_cuda: out of host memory for %lld events", (long long)(2 * L));
+    for (; c->count < 2 * L; c->count++) {
+        cudaError_t err = cudaEventCreate(&c->ev[c->count]);
+        if (err != cudaSuccess) {
+            lf_error_set("%s:%d: cudaEventCreate: %s", __FILE__, __LINE__, cudaGetErrorString(err));
+            lf_clock_free(c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+// Before (end = 0) or after (end = 1) the attention of layer l.
+static int lf_clock_mark(lf_attn_clock *c, int64_t l, int end)
+{
+    if (!c) return 0;
+    if (!c->on_device) {
+        if (!end) c->t0 = lf_now();
+        else c->host_total += lf_now() - c->t0;
+        return 0;
+    }
+    if (2 * l + end >= c->count) LF_FAIL("lf_encoder_forward_cuda: layer %lld has no event", (long long)l);
+    LF_CUDA_CHECK(cudaEventRecord(c->ev[2 * l + end], 0));
+    return 0;
+}
+
+// Adds the attention time of the L layers to *seconds (waits for the last event).
+static int lf_clock_read(lf_attn_clock *c, int64_t L, double *seconds)
+{
+    if (!c->on_device) {
+        *seconds += c->host_total;
+        return 0;
+    }
+    if (L < 1) return 0;
+    LF_CUDA_CHECK(cudaEventSynchronize(c->ev[2 * L - 1]));
+    double total = 0;
+    for (int64_t l = 0; l < L; l++) {
+        float ms = 0;
+        LF_CUDA_CHECK(cudaEventElapsedTime(&ms, c->ev[2 * l], c->ev[2 * l + 1]));
+        total += ms;
+    }
+    *seconds += total * 1e-3;
+    return 0;
+}
+
 static int lf_forward(const lf_enc_ops *ops, const lf_model_cuda *m, const int32_t *ids,
                       const uint8_t *mask, int64_t B, int64_t n, const lf_encoder_attn_cuda *attn,
-                      float *hidden_out, lf_encoder_ws_cuda *ws)
+                      float *hidden_out, lf_encoder_ws_cuda *ws, lf_attn_clock *clock)
 {
     const char *fn = "lf_encoder_forward_cuda";
     if (!m || !m->params || !ids || !ws || !ws->x) LF_FAIL("%s: NULL model, ids or workspace", fn);
@@ -315,7 +462,7 @@ static int lf_forward(const lf_enc_ops *ops, const lf_model_cuda *m, const int32
     if (B > ws->B || n > ws->n)
         LF_FAIL("%s: batch %lld x %lld tokens exceeds the workspace's %lld x %lld", fn,
                 (long long)B, (long long)n, (long long)ws->B, (long long)ws->n);
-    lf_encoder_attn_cuda dense = {LF_CUDA_ATTN_DENSE, NULL, NULL};
+    lf_encoder_attn_cuda dense = {LF_CUDA_ATTN_DENSE, NULL, NULL, NULL, 0, NULL};
     if (!attn) attn = &dense;
     if ((int)attn->attn < 0 || (int)attn->attn > 3) LF_FAIL("%s: unknown attention %d", fn, (int)attn->attn);
     if (attn->attn == LF_CUDA_ATTN_LINFORMER) {
@@ -328,6 +475,18 @@ static int lf_forward(const lf_enc_ops *ops, const lf_model_cuda *m, const int32
             LF_FAIL("%s: sequence length %lld exceeds the plan's n = %lld", fn, (long long)n,
                     (long long)pl->n);
     }
+    // Floats of one head's probabilities in attn->probs: n x n (dense), n x the plan's
+    // largest k (linformer).
+    int64_t pstride = 0;
+    if (attn->probs && attn->attn == LF_CUDA_ATTN_DENSE) pstride = n * n;
+    if (attn->probs && attn->attn == LF_CUDA_ATTN_LINFORMER)
+        for (int64_t i = 0; i < L * H; i++)
+            if (n * attn->plan->k[i] > pstride) pstride = n * attn->plan->k[i];
+    if (pstride > 0 && (double)B * (double)H * (double)pstride > (double)attn->probs_floats)
+        LF_FAIL("%s: the probability buffer holds %zu floats, %s attention of %lld x %lld heads "
+                "needs %.0f",
+                fn, attn->probs_floats, lf_cuda_attn_name(attn->attn), (long long)B, (long long)H,
+                (double)B * (double)H * (double)pstride);
     for (int64_t i = 0; i < rows; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             LF_FAIL("%s: token id %d at sequence %lld position %lld is outside the vocabulary "
@@ -353,7 +512,9 @@ static int lf_forward(const lf_enc_ops *ops, const lf_model_cuda *m, const int32
             ops->split(ws->qkv, 3 * C, B, n, H, D, ws->q) == 0 &&
             ops->split(ws->qkv + C, 3 * C, B, n, H, D, ws->k) == 0 &&
             ops->split(ws->qkv + 2 * C, 3 * C, B, n, H, D, ws->v) == 0 &&
-            lf_layer_attention(ops, attn, ws, l, B, n, dmask) == 0 &&
+            lf_clock_mark(clock, l, 0) == 0 &&
+            lf_layer_attention(ops, attn, ws, l, B, n, dmask, pstride) == 0 &&
+            lf_clock_mark(clock, l, 1) == 0 &&
             ops->merge(ws->ctx, B, n, H, D, ws->merged, C) == 0 &&
             ops->gemm(0, 1, rows, C, C, 1.0f, ws->merged, C, w->attn_out_w + l * C * C, C, 0.0f,
                           ws->tmp, C) == 0 &&
@@ -378,12 +539,28 @@ static int lf_forward(const lf_enc_ops *ops, const lf_model_cuda *m, const int32
     return 0;
 }
 
+// lf_forward with the attention timed when attn->seconds asks for it.
+static int lf_forward_timed(const lf_enc_ops *ops, const lf_model_cuda *m, const int32_t *ids,
+                            const uint8_t *mask, int64_t B, int64_t n,
+                            const lf_encoder_attn_cuda *attn, float *hidden_out,
+                            lf_encoder_ws_cuda *ws)
+{
+    if (!attn || !attn->seconds || !m) return lf_forward(ops, m, ids, mask, B, n, attn, hidden_out, ws, NULL);
+    const int64_t L = m->config.num_hidden_layers;
+    lf_attn_clock clock;
+    LF_TRY(lf_clock_init(&clock, ops->on_device, L));
+    int rc = lf_forward(ops, m, ids, mask, B, n, attn, hidden_out, ws, &clock);
+    if (rc == 0) rc = lf_clock_read(&clock, L, attn->seconds);
+    lf_clock_free(&clock);
+    return rc;
+}
+
 extern "C" int lf_encoder_forward_cuda(const lf_model_cuda *m, const int32_t *ids,
                                        const uint8_t *mask, int64_t B, int64_t n,
                                        const lf_encoder_attn_cuda *attn, float *hidden_out,
                                        lf_encoder_ws_cuda *ws)
 {
-    return lf_forward(&lf_ops_cuda, m, ids, mask, B, n, attn, hidden_out, ws);
+    return lf_forward_timed(&lf_ops_cuda, m, ids, mask, B, n, attn, hidden_out, ws);
 }
 
 extern "C" int lf_encoder_ws_init_cuda(lf_encoder_ws_cuda *ws, const lf_model_cuda *m, int64_t B,
@@ -405,7 +582,7 @@ extern "C" int lf_encoder_forward_emulate(const lf_model *m, const int32_t *ids,
     hm.params = m->params;
     lf_encoder_ws_cuda ws;
     LF_TRY(lf_ws_init(&lf_ops_emulate, &ws, &hm, B, n));
-    int rc = lf_forward(&lf_ops_emulate, &hm, ids, mask, B, n, attn, hidden_out, &ws);
+    int rc = lf_forward_timed(&lf_ops_emulate, &hm, ids, mask, B, n, attn, hidden_out, &ws);
     lf_ws_free(&lf_ops_emulate, &ws);
     return rc;
 }

@@ -54,6 +54,21 @@ const char *lf_cuda_device_name(void);
  * (a buffer is never freed under a running kernel); lf_cuda_free(NULL) does nothing. */
 void *lf_cuda_alloc(size_t bytes);
 void lf_cuda_free(void *p);
+/* Accounting of lf_cuda_alloc, as mem.h's for lf_alloc: bytes requested and not yet
+ * freed, their high-water mark (lf_cuda_mem_peak_reset sets it to the current bytes),
+ * a budget (0 = none, the default: an allocation that would take the current bytes
+ * above it fails like an out-of-memory, NULL with the error "device memory budget of
+ * B bytes exceeded ..."), and the allocations refused so far for the budget or by
+ * cudaMalloc's out-of-memory (cudaErrorMemoryAllocation; other cudaMalloc errors, such
+ * as no device, are not counted), so that a caller can tell "did not fit" from other
+ * failures. Memory the CUDA libraries allocate themselves (the context, cuBLAS's
+ * workspace) is not counted: lf_cuda_mem_info sees it. */
+size_t lf_cuda_mem_current(void);
+size_t lf_cuda_mem_peak(void);
+void lf_cuda_mem_peak_reset(void);
+void lf_cuda_mem_limit_set(size_t bytes);
+size_t lf_cuda_mem_limit(void);
+size_t lf_cuda_mem_failures(void);
 /* Host -> device and device -> host copies of bytes (host pointers are host memory). */
 int lf_cuda_upload(void *dev, const void *host, size_t bytes);
 int lf_cuda_download(void *host, const void *dev, size_t bytes);
@@ -249,7 +264,10 @@ void lf_encoder_ws_free_cuda(lf_encoder_ws_cuda *ws);
  * (lf_attention_streamed_heads_cuda, the fused kernel), streamed-blas
  * (lf_attention_streamed_blas_cuda per head), linformer (lf_attention_linformer_ws_cuda
  * per head with the plan's projection and k of each (layer, head); plan: the host plan,
- * proj: its device projections from lf_plan_upload_cuda). */
+ * proj: its device projections from lf_plan_upload_cuda; when every head of a layer
+ * shares E, F and k, both are matrices (linear, gaussian) and there is no mask, the
+ * same products for all heads of a sequence at once: E K and F V as strided-batched
+ * products, then lf_attention_projected_heads_cuda). */
 typedef enum {
     LF_CUDA_ATTN_DENSE,
     LF_CUDA_ATTN_STREAMED,
@@ -257,10 +275,23 @@ typedef enum {
     LF_CUDA_ATTN_LINFORMER
 } lf_cuda_attn;
 const char *lf_cuda_attn_name(lf_cuda_attn a);
+/* Optional, for benchmarks (zero them otherwise):
+ *   probs    dense and linformer: a device buffer of probs_floats floats that keeps the
+ *            attention probabilities of the forward, (B, H, n, m) with m = n (dense) or
+ *            the plan's largest k (linformer; head (b, h) at (b H + h) n m, its first
+ *            n kp floats used), as a standard implementation holds them; then no score
+ *            scratch is allocated inside. The forward fails if the buffer is too small.
+ *            NULL: P is formed in blocks and not kept. Ignored by streamed attention.
+ *   seconds  if not NULL, the time of every layer's attention (CUDA events around it;
+ *            host clock in the emulation) is added to *seconds; the forward then waits
+ *            for its last attention to finish. */
 typedef struct {
     lf_cuda_attn attn;
     const lf_plan *plan;
     const lf_proj_cuda *proj;
+    float *probs;
+    size_t probs_floats;
+    double *seconds;
 } lf_encoder_attn_cuda;
 
 /* lf_encoder_forward on the device: ids (B, n) and mask (B, n) or NULL are HOST arrays

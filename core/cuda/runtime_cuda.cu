@@ -1,6 +1,10 @@
-// runtime_cuda.cu - the CUDA backend's device queries, device memory and copies, the
+// runtime_cuda.cu - the CUDA backend's device queries, device memory (with the bytes in
+// use, their high-water mark and a budget, as mem.h for host memory) and copies, the
 // process-wide cuBLAS / cuSOLVER handles and the status names used in error messages.
 #include <stdio.h>
+
+#include <mutex>
+#include <unordered_map>
 
 #include "cuda_util.h"
 
@@ -23,18 +27,97 @@ extern "C" const char *lf_cuda_device_name(void)
     return name;
 }
 
+// ---- accounting of lf_cuda_alloc (mem.h's counters, for device memory) ----------------
+// The size of every live allocation, so that a free can be subtracted; a host-side map
+// (device memory cannot carry a header the host reads). One host thread at a time uses
+// the backend (lf_cuda.h); the mutex only keeps the counters consistent if that is broken.
+static std::mutex lf_dev_lock;
+static std::unordered_map<void *, size_t> *lf_dev_sizes;
+static size_t lf_dev_current, lf_dev_peak, lf_dev_limit, lf_dev_failures;
+
 extern "C" void *lf_cuda_alloc(size_t bytes)
 {
     void *p = NULL;
     if (bytes == 0) return NULL;
+    {
+        std::lock_guard<std::mutex> g(lf_dev_lock);
+        if (lf_dev_limit && (bytes > lf_dev_limit || lf_dev_current > lf_dev_limit - bytes)) {
+            lf_dev_failures++;
+            lf_error_set("device memory budget of %zu bytes exceeded: %zu in use, %zu more "
+                         "requested (%.1f MiB)",
+                         lf_dev_limit, lf_dev_current, bytes, (double)bytes / 1048576.0);
+            return NULL;
+        }
+    }
     cudaError_t err = cudaMalloc(&p, bytes);
     if (err != cudaSuccess) {
         cudaGetLastError(); // an allocation failure is not sticky; clear it
+        std::lock_guard<std::mutex> g(lf_dev_lock);
+        if (err == cudaErrorMemoryAllocation) lf_dev_failures++;
         lf_error_set("cudaMalloc(%zu bytes = %.1f MiB): %s", bytes, (double)bytes / 1048576.0,
                      cudaGetErrorString(err));
         return NULL;
     }
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    try {
+        if (!lf_dev_sizes) lf_dev_sizes = new std::unordered_map<void *, size_t>();
+        (*lf_dev_sizes)[p] = bytes;
+    } catch (...) {
+        cudaFree(p);
+        lf_dev_failures++;
+        lf_error_set("lf_cuda_alloc: out of host memory for the allocation table");
+        return NULL;
+    }
+    lf_dev_current += bytes;
+    if (lf_dev_current > lf_dev_peak) lf_dev_peak = lf_dev_current;
     return p;
+}
+
+// Removes p from the table (a pointer not from lf_cuda_alloc is not counted).
+static void lf_dev_forget(void *p)
+{
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    if (!lf_dev_sizes) return;
+    auto it = lf_dev_sizes->find(p);
+    if (it == lf_dev_sizes->end()) return;
+    lf_dev_current -= it->second;
+    lf_dev_sizes->erase(it);
+}
+
+extern "C" size_t lf_cuda_mem_current(void)
+{
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    return lf_dev_current;
+}
+
+extern "C" size_t lf_cuda_mem_peak(void)
+{
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    return lf_dev_peak;
+}
+
+extern "C" void lf_cuda_mem_peak_reset(void)
+{
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    lf_dev_peak = lf_dev_current;
+}
+
+extern "C" void lf_cuda_mem_limit_set(size_t bytes)
+{
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    lf_dev_limit = bytes;
+}
+
+extern "C" size_t lf_cuda_mem_limit(void)
+{
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    return lf_dev_limit;
+}
+
+extern "C" size_t lf_cuda_mem_failures(void)
+{
+    std::lock_guard<std::mutex> g(lf_dev_lock);
+    return lf_dev_failures;
 }
 
 extern "C" void lf_cuda_free(void *p)
@@ -45,6 +128,7 @@ extern "C" void lf_cuda_free(void *p)
     // reported by the next checked call (lf_cuda_release checks the wait).
     cudaDeviceSynchronize();
     cudaFree(p);
+    lf_dev_forget(p);
 }
 
 int lf_cuda_release(void *p)
@@ -52,6 +136,7 @@ int lf_cuda_release(void *p)
     if (!p) return 0;
     cudaError_t err = cudaDeviceSynchronize();
     cudaFree(p);
+    lf_dev_forget(p);
     if (err != cudaSuccess) {
         lf_error_set("cudaDeviceSynchronize before freeing a temporary: %s", cudaGetErrorString(err));
         return -1;
