@@ -5,9 +5,12 @@ and thread count (issue 5's performance target: >= 1.2x PyTorch on CPU).
 
     /usr/bin/python3 experiments/bench_pretrain.py [--bin bin] [--threads 2] [--steps 30]
         [--seq-len 256] [--k 64] [--dense] [--layers 2] [--dim 128] [--heads 4]
-        [--batch 8] [--rounds 2] [--corpus data/kjv.txt]
+        [--batch 8] [--rounds 2] [--corpus data/kjv.txt] [--vocab VOCAB.txt]
 
-Both sides train the same network: byte vocabulary (260), token + position embeddings,
+Both sides train the same network: byte vocabulary (260) or, with --vocab, the WordPiece
+vocabulary compacted to the corpus's tokens (bin/pretrain --compact-vocab, as the
+default Figure-3 sweep; 7,898 ids for the KJV, the size read from bin/pretrain's log and
+used by the PyTorch side), token + position embeddings,
 post-LN (RoBERTa) layers with one fused QKV product, Linformer attention with learned
 E, F per head (sharing none) or dense attention, exact-erf GELU feed-forward (4 d),
 output tied to the token embeddings plus a bias, cross-entropy over the masked
@@ -37,22 +40,24 @@ def c_side(a, out):
            "--heads", str(a.heads), "--batch", str(a.batch), "--steps", str(a.steps),
            "--eval-every", str(10 ** 6), "--val-seqs", "1", "--checkpoint-every", str(10 ** 6),
            "--threads", str(a.threads), "--quiet", "--out", out, "--force",
+           *(["--vocab", a.vocab, "--compact-vocab"] if a.vocab else []),
            # points: 0 = dense, 1 = Linformer; train only the one measured
            "--shard", "0/2" if a.dense else "1/2"]
     subprocess.run(cmd, check=True)
     name = f"n{a.seq_len}_dense" if a.dense else f"n{a.seq_len}_k{a.k}_none"
     with h5py.File(os.path.join(out, name + ".h5"), "r") as h:
         tps = h["train/tokens_per_s"][3:]
-    return float(np.median(tps))
+        vocab = int(h["config"].attrs["vocab_size"])
+    return float(np.median(tps)), vocab
 
 
-def torch_side(a):
+def torch_side(a, V):
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    V, n, C, H, L, k = 260, a.seq_len, a.dim, a.heads, a.layers, a.k
+    n, C, H, L, k = a.seq_len, a.dim, a.heads, a.layers, a.k
     D = C // H
 
     class Layer(torch.nn.Module):
@@ -103,7 +108,8 @@ def torch_side(a):
     g = np.random.default_rng(0)
     times = []
     for step in range(a.steps):
-        ids = torch.from_numpy(g.integers(0, 256, (a.batch, n)).astype(np.int64))
+        # byte ids 0..255 (no special tokens), else any id of the compact vocabulary
+        ids = torch.from_numpy(g.integers(0, 256 if V == 260 else V, (a.batch, n)).astype(np.int64))
         tg = torch.where(torch.from_numpy(g.random((a.batch, n)) < 0.15), ids, -1)
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -119,6 +125,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--bin", default="bin")
     ap.add_argument("--corpus", default="data/kjv.txt")
+    ap.add_argument("--vocab", default=None, help="WordPiece vocab.txt (compacted to the corpus)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--seq-len", type=int, default=256)
@@ -137,13 +144,15 @@ def main():
         return 2
     what = "dense" if a.dense else f"Linformer k = {a.k}"
     print(f"bench_pretrain: {what}, n = {a.seq_len}, L = {a.layers}, d = {a.dim}, "
-          f"H = {a.heads}, batch {a.batch}, {a.threads} threads, {a.steps} steps per side; "
+          f"H = {a.heads}, batch {a.batch}, {a.threads} threads, {a.steps} steps per side, "
+          f"{'WordPiece (compact)' if a.vocab else 'bytes'}; "
           f"torch {torch.__version__}")
     cs, ts = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(a.rounds):
-            cs.append(c_side(a, os.path.join(tmp, f"r{r}")))
-            ts.append(torch_side(a))
+            tps, vocab = c_side(a, os.path.join(tmp, f"r{r}"))
+            cs.append(tps)
+            ts.append(torch_side(a, vocab))
             print(f"  round {r + 1}: bin/pretrain {cs[-1]:9.0f} tokens/s   "
                   f"PyTorch {ts[-1]:9.0f} tokens/s   ratio {cs[-1] / ts[-1]:.2f}")
     c, t = statistics.median(cs), statistics.median(ts)
