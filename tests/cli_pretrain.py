@@ -277,6 +277,46 @@ with h5py.File("nu/n32_nu16-8_layerwise.h5", "r") as h:
 report("nonuniform k with layerwise sharing (linear): one shared projection, trains", rc == 0
        and ok, err)
 
+# ---- --compact-vocab: the model's vocabulary is the corpus's tokens -------------------
+# corpus.txt is 20 whole words of BERT's vocabulary: the compact vocabulary is their ids
+# and the 5 special tokens, in the tokenizer's order (checked against vocab.txt here).
+VOCAB = os.path.join(os.environ.get("LF_REPO", "."), "tests", "data", "vocab_minilm.txt")
+with open(VOCAB, encoding="utf-8") as f:
+    vid = {w.rstrip("\n"): i for i, w in enumerate(f)}
+want_map = sorted({vid[w] for w in words} | {vid[t] for t in
+                  ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")})
+# WordPiece makes one token per word: the validation split needs 311,297 tokens
+with open("corpus_wp.txt", "w") as f:
+    f.write(" ".join(words[i] for i in rng.integers(0, len(words), 330000)))
+cv = ["--steps", "6", "--k", "8", "--vocab", VOCAB, "--corpus", "corpus_wp.txt"]
+rc, out, err = run(*TINY, *cv, "--compact-vocab", "--out", "cv")
+ok, detail = rc == 0, f"rc {rc} {err[-300:]}"
+if ok:
+    for p in ("n32_dense", "n32_k8_none"):
+        with h5py.File(f"cv/{p}.h5", "r") as h:
+            cfg = h["config"].attrs
+            fp = cfg["fingerprint"]
+            fp = fp.decode() if isinstance(fp, bytes) else fp
+            vm = list(h["vocab_map"][:])
+            ok &= int(cfg["vocab_size"]) == len(want_map) and int(cfg["compact_vocab"]) == 1
+            ok &= vm == want_map and f"compact_vocab={len(want_map)}" in fp
+            ok &= int(h.attrs["complete"]) == 1
+            detail = f"{p}: vocab_size {cfg['vocab_size']} map {vm[:8]} want {want_map[:8]}"
+report("--compact-vocab: vocab_size and /vocab_map are the corpus's tokens + specials, "
+       "in the fingerprint", ok, detail)
+rc, out, err = run(*TINY, *cv, "--out", "cv_full")
+ok = rc == 0
+if ok:
+    with h5py.File("cv_full/n32_dense.h5", "r") as h, h5py.File("cv/n32_dense.h5", "r") as c:
+        ok = int(h["config"].attrs["vocab_size"]) == 30522 and "vocab_map" not in h
+        ok &= int(h.attrs["parameter_count"]) - int(c.attrs["parameter_count"]) == \
+            (30522 - len(want_map)) * 17  # token embedding row (16) + output bias, per id
+report("without --compact-vocab: the full WordPiece vocabulary (parameter count differs by "
+       "17 per dropped id)", ok, err[-300:])
+rc, out, err = run(*TINY, *cv, "--resume", "--out", "cv")
+report("--resume of a compact-vocabulary run without --compact-vocab refused",
+       one_line_error(rc, err)[0] and "other settings" in err, err)
+
 left = glob.glob("**/*.tmp.*", recursive=True)
 report("no temporary files left anywhere", not left, f"{left}")
 raise SystemExit(suite.finish())
