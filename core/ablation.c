@@ -81,16 +81,6 @@ int lf_ablation_init(lf_ablation *ab, int layers, int heads, int64_t n, const in
     return 0;
 }
 
-static double sumsq_diff(const float *x, const float *y, size_t count)
-{
-    double s = 0;
-    for (size_t i = 0; i < count; i++) {
-        double d = (double)x[i] - (double)y[i];
-        s += d * d;
-    }
-    return s;
-}
-
 /* Records the first failure of a parallel loop (message copied under a lock). */
 typedef struct {
     int failed;
@@ -202,7 +192,7 @@ int lf_ablation_observe(void *user, lf_encoder_attn *a)
                 fail_note(&fr, "ablation: projected attention", s0 + b, h);
                 continue;
             }
-            const double num = sumsq_diff(lin, dense, (size_t)(n * D));
+            const double num = lf_sumsq_diff(lin, dense, (size_t)(n * D));
             double den = 0;
             for (int64_t i = 0; i < n * D; i++) den += (double)dense[i] * (double)dense[i];
             out_v[it] = sqrt(num / den);

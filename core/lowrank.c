@@ -96,8 +96,7 @@ static double lf_sumsq_f(const float *x, size_t count)
     return s;
 }
 
-/* Sum of squared differences in double (float inputs: each difference is exact). */
-static double lf_sumsq_diff_f(const float *x, const float *y, size_t count)
+double lf_sumsq_diff(const float *x, const float *y, size_t count)
 {
     double s = 0;
     for (size_t i = 0; i < count; i++) {
@@ -191,7 +190,7 @@ int lf_lowrank_jl_error(const float *p, int64_t m, int64_t n, int64_t k, const f
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k,
                             1.0f, b->y, (int)k, b->r, (int)n, 0.0f, b->z, (int)n);
             }
-            err[t] = sqrt(lf_sumsq_diff_f(b->z, exact, (size_t)(m * cols)) / norm2);
+            err[t] = sqrt(lf_sumsq_diff(b->z, exact, (size_t)(m * cols)) / norm2);
         }
         /* Two passes over the trials, in order. */
         double s = 0, ss = 0;
@@ -255,7 +254,7 @@ int lf_lowrank_output_error(const float *q, const float *k, const float *v, cons
     double num = 0, den = 0;
     for (int64_t i = 0; i < n; i++) {
         if (mask && !mask[i]) continue;
-        num += lf_sumsq_diff_f(dense + i * dv, lin + i * dv, (size_t)dv);
+        num += lf_sumsq_diff(dense + i * dv, lin + i * dv, (size_t)dv);
         den += lf_sumsq_f(dense + i * dv, (size_t)dv);
     }
     if (!isfinite(num) || !isfinite(den)) {

@@ -10,6 +10,7 @@
 #ifndef LF_LOWRANK_H
 #define LF_LOWRANK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "projection.h"
@@ -21,6 +22,9 @@
  * for k >= 0 (k = 0 gives 1 and 1). The tail sum is accumulated from the smallest
  * value up (compensated), not as total minus head, so a tail far below the total
  * keeps its relative accuracy. frob or spec may be NULL. */
+/* sum_i (x_i - y_i)^2 in double, i in order (float inputs: each difference is exact). */
+double lf_sumsq_diff(const float *x, const float *y, size_t count);
+
 int lf_lowrank_best_error(const double *sv, int64_t r, int64_t k, double *frob, double *spec);
 /* The same for ks[nk] (any order), into frob[nk] and spec[nk] (either may be NULL);
  * each value is bit-identical to lf_lowrank_best_error for that k. */
