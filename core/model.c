@@ -249,6 +249,24 @@ static int lf_model_exists(const char *path)
     return stat(path, &sb) == 0;
 }
 
+lf_model *lf_model_load_for_text(const char *dir, int64_t seq_len, const char *who)
+{
+    lf_model *m = lf_model_load(dir);
+    if (!m) return NULL;
+    if (!m->tokenizer) {
+        lf_model_free(m);
+        lf_error_set("%s: no vocab.txt; %s needs a WordPiece vocabulary", dir, who);
+        return NULL;
+    }
+    if (seq_len > m->config.max_seq_len) {
+        lf_error_set("--seq-len %lld exceeds the model's %d positions", (long long)seq_len,
+                     m->config.max_seq_len);
+        lf_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 lf_model *lf_model_load(const char *dir)
 {
     if (!dir || !*dir) {

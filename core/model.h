@@ -72,6 +72,12 @@ typedef struct {
  * Free with lf_model_free. */
 lf_model *lf_model_load(const char *dir);
 
+/* lf_model_load for a driver that cuts text into sequences of seq_len tokens: the
+ * directory must also have a WordPiece vocab.txt ("DIR: no vocab.txt; WHO needs a
+ * WordPiece vocabulary") and seq_len must not exceed the model's positions
+ * ("--seq-len N exceeds the model's P positions"). NULL (error set) otherwise. */
+lf_model *lf_model_load_for_text(const char *dir, int64_t seq_len, const char *who);
+
 /* The same from explicit paths; VOCAB_PATH may be NULL (no tokenizer). */
 lf_model *lf_model_load_files(const char *config_path, const char *weights_path,
                               const char *vocab_path);

@@ -644,20 +644,9 @@ int main(int argc, char **argv)
     lf_threads_set((int)a.threads);
     if (!a.force && access(a.out, F_OK) == 0)
         lf_error_set("%s exists; pass --force to overwrite", a.out), fail_usage();
-    lf_model *m = lf_model_load(a.model);
+    lf_model *m = lf_model_load_for_text(a.model, a.seq_len, "the lowrank driver");
     if (!m) fail_usage();
     const lf_model_config *cfg = &m->config;
-    if (!m->tokenizer) {
-        lf_model_free(m);
-        lf_error_set("%s: no vocab.txt; the lowrank driver needs a WordPiece vocabulary", a.model);
-        fail_usage();
-    }
-    if (a.seq_len > cfg->max_seq_len) {
-        lf_error_set("--seq-len %lld exceeds the model's %d positions", (long long)a.seq_len,
-                     cfg->max_seq_len);
-        lf_model_free(m);
-        fail_usage();
-    }
     const int L = cfg->num_hidden_layers, H = cfg->num_attention_heads;
     const int64_t n = a.seq_len, C = cfg->hidden_size, D = C / H, F = a.fit_sequences, E = a.sequences;
     plan_set ps;

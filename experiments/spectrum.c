@@ -409,20 +409,9 @@ int main(int argc, char **argv)
         lf_error_set("%s exists; pass --force to overwrite", a.out), fail_usage();
     if (a.attention) return run_given(&a);
 
-    lf_model *m = lf_model_load(a.model);
+    lf_model *m = lf_model_load_for_text(a.model, a.seq_len, "the spectrum driver");
     if (!m) fail_usage();
     const lf_model_config *cfg = &m->config;
-    if (!m->tokenizer) {
-        lf_model_free(m);
-        lf_error_set("%s: no vocab.txt; the spectrum driver needs a WordPiece vocabulary", a.model);
-        fail_usage();
-    }
-    if (a.seq_len > cfg->max_seq_len) {
-        lf_error_set("--seq-len %lld exceeds the model's %d positions", (long long)a.seq_len,
-                     cfg->max_seq_len);
-        lf_model_free(m);
-        fail_usage();
-    }
     int32_t *ids = make_sequences(&a, m->tokenizer);
     if (!ids) {
         lf_model_free(m);
