@@ -910,6 +910,19 @@ static void apply_dropout(real *x, const uint8_t *keep, int64_t count, double p)
     for (int64_t i = 0; i < count; i++) x[i] = keep[i] ? x[i] * s : 0;
 }
 
+/* The end of a sublayer: y[rows, C] += bias (per column), then dropout with keep
+ * (NULL: none), then y += res. */
+static void bias_dropout_residual(real *y, const real *bias, const uint8_t *keep, double p,
+                                  const real *res, int64_t rows, int64_t C)
+{
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < C; j++) y[r * C + j] += bias[j];
+    if (keep) apply_dropout(y, keep, rows * C, p);
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
+    for (int64_t i = 0; i < rows * C; i++) y[i] += res[i];
+}
+
 static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double pdrop)
 {
     mlm_ws *ws = &m->ws;
@@ -932,13 +945,7 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     attention_forward(m, l, mask);
     real *a = ws->d1;
     mm(0, 1, rows, C, C, 1, ws->ctx + l * rows * C, C, P + lo->wo, C, 0, a, C);
-    const real *bo = P + lo->bo;
-#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < C; j++) a[r * C + j] += bo[j];
-    if (ws->dropped) apply_dropout(a, keep1, rows * C, pdrop);
-#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
-    for (int64_t i = 0; i < rows * C; i++) a[i] += xin[i];
+    bias_dropout_residual(a, P + lo->bo, ws->dropped ? keep1 : NULL, pdrop, xin, rows, C);
     if (c->pre_ln) {
         memcpy(h, a, (size_t)(rows * C) * sizeof(real));
         ln_forward(h, rows, C, P + lo->ln2g, P + lo->ln2b, eps, xh2, rs2, fin);
@@ -955,13 +962,7 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     }
     real *f = ws->d1;
     mm(0, 1, rows, C, F, 1, g, F, P + lo->w2, F, 0, f, C);
-    const real *b2 = P + lo->b2;
-#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t j = 0; j < C; j++) f[r * C + j] += b2[j];
-    if (ws->dropped) apply_dropout(f, keep2, rows * C, pdrop);
-#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
-    for (int64_t i = 0; i < rows * C; i++) f[i] += h[i];
+    bias_dropout_residual(f, P + lo->b2, ws->dropped ? keep2 : NULL, pdrop, h, rows, C);
     if (c->pre_ln)
         memcpy(xout, f, (size_t)(rows * C) * sizeof(real));
     else
