@@ -1,7 +1,8 @@
 /* optim.c - AdamW with parameter groups, learning-rate schedules and global-norm
  * gradient clipping (see optim.h). Elementwise updates run in parallel (each
- * element is independent); norms sum fixed-size chunks in parallel and add the
- * chunk sums in chunk order, so the result does not depend on the thread count. */
+ * element is independent); norms sum fixed-size chunks in parallel (eight double
+ * lanes within a chunk) and add the chunk sums in chunk order, so the result does not
+ * depend on the thread count. */
 #include "optim.h"
 
 #include <math.h>
@@ -50,40 +51,51 @@ static int lf_groups_check(const char *fn, size_t n, const lf_param_group *group
     return 0;
 }
 
-int lf_adamw_update(lf_adamw *opt, float *params, const float *grads, const lf_param_group *groups,
-                    int n_groups, double lr, const lf_adamw_hparams *hp)
+int lf_adamw_update_scaled(lf_adamw *opt, float *params, const float *grads, float grad_scale,
+                           const lf_param_group *groups, int n_groups, double lr,
+                           const lf_adamw_hparams *hp)
 {
     const char *fn = "lf_adamw_update";
     if (!opt || !opt->m || !params || !grads || !hp) LF_FAIL("%s: NULL argument", fn);
     LF_TRY(lf_groups_check(fn, opt->n, groups, n_groups));
     if (!(hp->beta1 >= 0 && hp->beta1 < 1 && hp->beta2 >= 0 && hp->beta2 < 1 && hp->eps > 0 &&
-          hp->weight_decay >= 0 && isfinite(lr)))
-        LF_FAIL("%s: hyper-parameters out of range (beta1 %g, beta2 %g, eps %g, wd %g, lr %g)", fn,
-                hp->beta1, hp->beta2, hp->eps, hp->weight_decay, lr);
+          hp->weight_decay >= 0 && isfinite(lr) && isfinite(grad_scale) && grad_scale > 0))
+        LF_FAIL("%s: hyper-parameters out of range (beta1 %g, beta2 %g, eps %g, wd %g, lr %g, "
+                "gradient scale %g)",
+                fn, hp->beta1, hp->beta2, hp->eps, hp->weight_decay, lr, (double)grad_scale);
+    /* The per-step constants are computed in double and rounded once; the elementwise
+     * work is float (as PyTorch's AdamW), one vectorized pass over g, m, v and p. */
     const double t = (double)(opt->step + 1);
-    const double b1 = hp->beta1, b2 = hp->beta2;
-    const double c1 = 1.0 / (1.0 - pow(b1, t)), c2 = 1.0 / (1.0 - pow(b2, t));
-    float *m = opt->m, *v = opt->v;
+    const float b1 = (float)hp->beta1, b2 = (float)hp->beta2, ob1 = (float)(1.0 - hp->beta1),
+                ob2 = (float)(1.0 - hp->beta2), eps = (float)hp->eps, flr = (float)lr,
+                s = grad_scale;
+    const float c1 = (float)(1.0 / (1.0 - pow(hp->beta1, t))),
+                c2 = (float)(1.0 / (1.0 - pow(hp->beta2, t)));
+    float *restrict m = opt->m, *restrict v = opt->v, *restrict p = params;
+    const float *restrict g = grads;
     const int nt = lf_threads_get();
-    for (int g = 0; g < n_groups; g++) {
-        if (!groups[g].trainable) continue;
-        const int64_t lo = (int64_t)groups[g].offset, hi = lo + (int64_t)groups[g].count;
-        const double wd = groups[g].decay ? hp->weight_decay : 0.0;
-#pragma omp parallel for schedule(static) num_threads(nt) if (hi - lo > 32768)
+    for (int gr = 0; gr < n_groups; gr++) {
+        if (!groups[gr].trainable) continue;
+        const int64_t lo = (int64_t)groups[gr].offset, hi = lo + (int64_t)groups[gr].count;
+        const float wd = groups[gr].decay ? (float)hp->weight_decay : 0.0f;
+#pragma omp parallel for simd schedule(static) num_threads(nt) if (hi - lo > 32768)
         for (int64_t i = lo; i < hi; i++) {
-            const double gi = grads[i], p = params[i];
-            const double mi = b1 * m[i] + (1.0 - b1) * gi;
-            const double vi = b2 * v[i] + (1.0 - b2) * gi * gi;
-            m[i] = (float)mi;
-            v[i] = (float)vi;
-            /* the update uses the moments as stored, so a restored (m, v) continues
-             * bit-identically */
-            const double mh = (double)m[i] * c1, vh = (double)v[i] * c2;
-            params[i] = (float)(p - lr * (mh / (sqrt(vh) + hp->eps) + wd * p));
+            const float gi = g[i] * s, pi = p[i];
+            const float mi = b1 * m[i] + ob1 * gi;
+            const float vi = b2 * v[i] + ob2 * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] = pi - flr * (mi * c1 / (sqrtf(vi * c2) + eps) + wd * pi);
         }
     }
     opt->step++;
     return 0;
+}
+
+int lf_adamw_update(lf_adamw *opt, float *params, const float *grads, const lf_param_group *groups,
+                    int n_groups, double lr, const lf_adamw_hparams *hp)
+{
+    return lf_adamw_update_scaled(opt, params, grads, 1.0f, groups, n_groups, lr, hp);
 }
 
 double lf_lr_at(const lf_lr_schedule *s, int64_t step)
@@ -116,8 +128,24 @@ int lf_decay_parse(const char *s, lf_decay_kind *out)
     LF_FAIL("decay \"%s\": unknown (valid: linear, cosine, constant)", s ? s : "(null)");
 }
 
-/* Sum of squares of x[lo, hi) in chunks of a fixed size, chunk sums added in order. */
+/* Sum of squares of x[a, b) in a fixed order: LF_NORM_LANES double accumulators take
+ * every LF_NORM_LANES-th element (a vectorizable loop), then are added lane by lane,
+ * then the tail. */
 #define LF_NORM_CHUNK 4096
+#define LF_NORM_LANES 8
+static double lf_sumsq_chunk(const float *x, size_t a, size_t b)
+{
+    double acc[LF_NORM_LANES] = {0};
+    size_t i = a;
+    for (; i + LF_NORM_LANES <= b; i += LF_NORM_LANES)
+        for (int j = 0; j < LF_NORM_LANES; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
+    double s = 0;
+    for (int j = 0; j < LF_NORM_LANES; j++) s += acc[j];
+    for (; i < b; i++) s += (double)x[i] * (double)x[i];
+    return s;
+}
+
+/* Sum of squares of x[lo, hi) in chunks of a fixed size, chunk sums added in order. */
 static double lf_sumsq_range(const float *x, size_t lo, size_t hi)
 {
     if (hi <= lo) return 0.0;
@@ -127,18 +155,14 @@ static double lf_sumsq_range(const float *x, size_t lo, size_t hi)
     if (!part) { /* serial fallback gives the same chunked order */
         for (int64_t c = 0; c < chunks; c++) {
             size_t a = lo + (size_t)c * LF_NORM_CHUNK, b = a + LF_NORM_CHUNK < hi ? a + LF_NORM_CHUNK : hi;
-            double s = 0;
-            for (size_t i = a; i < b; i++) s += (double)x[i] * (double)x[i];
-            total += s;
+            total += lf_sumsq_chunk(x, a, b);
         }
         return total;
     }
 #pragma omp parallel for schedule(static) num_threads(lf_threads_get()) if (chunks > 8)
     for (int64_t c = 0; c < chunks; c++) {
         size_t a = lo + (size_t)c * LF_NORM_CHUNK, b = a + LF_NORM_CHUNK < hi ? a + LF_NORM_CHUNK : hi;
-        double s = 0;
-        for (size_t i = a; i < b; i++) s += (double)x[i] * (double)x[i];
-        part[c] = s;
+        part[c] = lf_sumsq_chunk(x, a, b);
     }
     for (int64_t c = 0; c < chunks; c++) total += part[c];
     lf_free(part);
@@ -157,21 +181,30 @@ double lf_grad_norm(const float *grads, size_t n, const lf_param_group *groups, 
     return sqrt(s);
 }
 
-int lf_grad_clip(float *grads, size_t n, const lf_param_group *groups, int n_groups,
-                 double max_norm, double *norm_out)
+float lf_grad_clip_scale(const float *grads, size_t n, const lf_param_group *groups, int n_groups,
+                         double max_norm, double *norm_out)
 {
     const double norm = lf_grad_norm(grads, n, groups, n_groups);
     if (norm_out) *norm_out = norm;
+    if (!(max_norm > 0) || !(norm > max_norm)) return 1.0f;
+    return (float)(max_norm / norm);
+}
+
+int lf_grad_clip(float *grads, size_t n, const lf_param_group *groups, int n_groups,
+                 double max_norm, double *norm_out)
+{
+    double norm;
+    const float scale = lf_grad_clip_scale(grads, n, groups, n_groups, max_norm, &norm);
+    if (norm_out) *norm_out = norm;
     if (!(max_norm > 0) || !(norm > max_norm)) return 0;
-    const double scale = max_norm / norm;
     if (!groups) {
-        for (size_t i = 0; i < n; i++) grads[i] = (float)((double)grads[i] * scale);
+        for (size_t i = 0; i < n; i++) grads[i] *= scale;
         return 1;
     }
     for (int g = 0; g < n_groups; g++) {
         if (groups[g].offset > n || groups[g].count > n - groups[g].offset) continue;
         for (size_t i = groups[g].offset; i < groups[g].offset + groups[g].count; i++)
-            grads[i] = (float)((double)grads[i] * scale);
+            grads[i] *= scale;
     }
     return 1;
 }

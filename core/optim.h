@@ -3,8 +3,10 @@
  *
  * Parameters, gradients and the two Adam moments are flat float arrays of the same
  * length; a group table says which ranges are trained and which get weight decay
- * (the model's table, mlm.h, exempts biases and LayerNorm). Everything elementwise is computed in double and rounded once, and every
- * reduction has a fixed order, so results are bit-identical for any thread count.
+ * (the model's table, mlm.h, exempts biases and LayerNorm). The elementwise update is
+ * float arithmetic (as PyTorch's AdamW) with per-step constants computed in double;
+ * norms accumulate in double. Every reduction has a fixed order and every element is
+ * updated on its own, so results are bit-identical for any thread count.
  *
  * Checkpoint hooks: lf_adamw's m, v and step are public and are the whole optimizer
  * state; saving them with the parameters and restoring them bit for bit resumes
@@ -50,6 +52,13 @@ void lf_adamw_free(lf_adamw *opt);
  * Elements outside every group are left alone. */
 int lf_adamw_update(lf_adamw *opt, float *params, const float *grads, const lf_param_group *groups,
                     int n_groups, double lr, const lf_adamw_hparams *hp);
+/* The same update with the gradient g * grad_scale (float product; grad_scale > 0), as
+ * if the gradient had been scaled first: lf_grad_clip followed by lf_adamw_update
+ * gives bit-identical results to lf_adamw_update_scaled with lf_grad_clip_scale's
+ * factor, in one pass instead of two. */
+int lf_adamw_update_scaled(lf_adamw *opt, float *params, const float *grads, float grad_scale,
+                           const lf_param_group *groups, int n_groups, double lr,
+                           const lf_adamw_hparams *hp);
 
 typedef enum { LF_DECAY_LINEAR, LF_DECAY_COSINE, LF_DECAY_CONSTANT } lf_decay_kind;
 
@@ -75,8 +84,12 @@ int lf_decay_parse(const char *s, lf_decay_kind *out);
 /* Global L2 norm of grads over the given groups (all n elements when groups is NULL),
  * in double with a fixed summation order. */
 double lf_grad_norm(const float *grads, size_t n, const lf_param_group *groups, int n_groups);
-/* If the norm exceeds max_norm > 0, scales the gradient by max_norm / norm (in the
- * same ranges). *norm_out (may be NULL) gets the norm before clipping. max_norm <= 0:
+/* The factor clipping would scale the gradient by: (float)(max_norm / norm) when the
+ * norm exceeds max_norm > 0, else 1. *norm_out (may be NULL) gets the norm. */
+float lf_grad_clip_scale(const float *grads, size_t n, const lf_param_group *groups, int n_groups,
+                         double max_norm, double *norm_out);
+/* If the norm exceeds max_norm > 0, multiplies the gradient by lf_grad_clip_scale's
+ * factor (float products, in the same ranges). *norm_out (may be NULL) gets the norm before clipping. max_norm <= 0:
  * no clipping. Returns 1 when it clipped, 0 otherwise. */
 int lf_grad_clip(float *grads, size_t n, const lf_param_group *groups, int n_groups,
                  double max_norm, double *norm_out);

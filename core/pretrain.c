@@ -374,8 +374,9 @@ int lf_pretrain_run(const lf_pretrain_settings *s, const lf_pretrain_point *p, c
                          loss, (long long)step + 1);
             goto done;
         }
-        lf_grad_clip(grads, n, groups, ng, s->clip, NULL);
-        if (lf_adamw_update(&r.opt, params, grads, groups, ng, lr, &hp)) goto done;
+        const float gscale = lf_grad_clip_scale(grads, n, groups, ng, s->clip, NULL);
+        if (lf_adamw_update_scaled(&r.opt, params, grads, gscale, groups, ng, lr, &hp))
+            goto done;
         step++;
         double dt = lf_now() - t0;
         if (lf_runlog_step(r.log, step, loss, lr, dt > 0 ? (double)r.batch.tokens / dt : 0))

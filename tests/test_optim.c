@@ -135,6 +135,44 @@ static void test_norm_threads(void)
     free(g);
 }
 
+/* pretrain's one-pass form (lf_grad_clip_scale + lf_adamw_update_scaled) against
+ * lf_grad_clip then lf_adamw_update: the same float products in the same order, so
+ * bit-identical parameters and moments over several steps, clipped and not. */
+static void test_fused_clip_update(void)
+{
+    const size_t n = 70001; /* > 32768: the parallel path */
+    float *g = malloc(n * sizeof *g), *g2 = malloc(n * sizeof *g2), *pa = malloc(n * sizeof *pa),
+          *pb = malloc(n * sizeof *pb);
+    lf_param_group groups[2] = {{"w", 0, 50000, 1, 1}, {"b", 50000, 20001, 0, 1}};
+    lf_adamw oa, ob;
+    CHECK(lf_adamw_init(&oa, n) == 0 && lf_adamw_init(&ob, n) == 0);
+    lf_adamw_hparams hp = lf_adamw_hparams_default();
+    for (size_t i = 0; i < n; i++) pa[i] = pb[i] = (float)cos((double)i * 0.11) * 0.05f;
+    int clipped = 0;
+    for (int step = 0; step < 4; step++) {
+        const double amp = step % 2 ? 1e-4 : 1e-1; /* norms ~0.02 and ~20 against max 1 */
+        for (size_t i = 0; i < n; i++) g[i] = g2[i] = (float)(amp * sin((double)i * 0.7 + step));
+        double na, nb;
+        clipped += lf_grad_clip(g, n, groups, 2, 1.0, &na);
+        CHECK(lf_adamw_update(&oa, pa, g, groups, 2, 1e-3, &hp) == 0);
+        const float s = lf_grad_clip_scale(g2, n, groups, 2, 1.0, &nb);
+        CHECK(na == nb);
+        CHECK(lf_adamw_update_scaled(&ob, pb, g2, s, groups, 2, 1e-3, &hp) == 0);
+    }
+    CHECK(clipped == 2);
+    CHECK(memcmp(pa, pb, n * sizeof *pa) == 0);
+    CHECK(memcmp(oa.m, ob.m, n * sizeof *pa) == 0 && memcmp(oa.v, ob.v, n * sizeof *pa) == 0);
+    float s0 = 0.5f;
+    CHECK(lf_adamw_update_scaled(&ob, pb, g2, -s0, groups, 2, 1e-3, &hp) != 0 &&
+          strstr(lf_error_get(), "gradient scale"));
+    lf_adamw_free(&oa);
+    lf_adamw_free(&ob);
+    free(g);
+    free(g2);
+    free(pa);
+    free(pb);
+}
+
 int main(void)
 {
     check_program = "test_optim";
@@ -142,5 +180,6 @@ int main(void)
     RUN(test_schedule_values);
     RUN(test_clip);
     RUN(test_norm_threads);
+    RUN(test_fused_clip_update);
     return check_summary();
 }
