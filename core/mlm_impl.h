@@ -83,19 +83,58 @@ static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db)
     }
 }
 
+/* Row sums in double (layer norm statistics, the softmax backward's row dot product),
+ * in a fixed order that vectorizes: LN_LANES accumulators take every LN_LANES-th
+ * element, then are added lane by lane, then the tail. (A single running sum is a
+ * chain of dependent additions, ~4 cycles each, which made LN statistics cost as much
+ * as a matrix product.) */
+#define LN_LANES 8
+/* sum x[i] (and sum (x[i] - c)^2 into *sq when sq != NULL). */
+static double ln_sum(const real *x, int64_t C, double c, double *sq)
+{
+    double a[LN_LANES] = {0}, q[LN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + LN_LANES <= C; i += LN_LANES)
+        for (int j = 0; j < LN_LANES; j++) {
+            const double t = (double)x[i + j];
+            a[j] += t;
+            q[j] += (t - c) * (t - c);
+        }
+    double s = 0, s2 = 0;
+    for (int j = 0; j < LN_LANES; j++) {
+        s += a[j];
+        s2 += q[j];
+    }
+    for (; i < C; i++) {
+        s += (double)x[i];
+        s2 += ((double)x[i] - c) * ((double)x[i] - c);
+    }
+    if (sq) *sq = s2;
+    return s;
+}
+
+/* sum x[i] y[i] in double, in LN_LANES lanes as ln_sum. */
+static double ln_dot(const real *x, const real *y, int64_t n)
+{
+    double a[LN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + LN_LANES <= n; i += LN_LANES)
+        for (int j = 0; j < LN_LANES; j++) a[j] += (double)x[i + j] * (double)y[i + j];
+    double s = 0;
+    for (int j = 0; j < LN_LANES; j++) s += a[j];
+    for (; i < n; i++) s += (double)x[i] * (double)y[i];
+    return s;
+}
+
 /* y = LN(x) = g xhat + b with xhat = (x - mean) / sqrt(var + eps), statistics in
- * double. Keeps xhat [C] and rstd. y may alias x. */
+ * double (two passes: the mean, then squared deviations from it). Keeps xhat [C] and
+ * rstd. y may alias x. */
 static void ln_row(const real *x, int64_t C, const real *g, const real *b, double eps, real *xhat,
                    double *rstd, real *y)
 {
-    double mean = 0;
-    for (int64_t i = 0; i < C; i++) mean += (double)x[i];
-    mean /= (double)C;
-    double var = 0;
-    for (int64_t i = 0; i < C; i++) {
-        double t = (double)x[i] - mean;
-        var += t * t;
-    }
+    const double mean = ln_sum(x, C, 0.0, NULL) / (double)C;
+    double var;
+    ln_sum(x, C, mean, &var);
     var /= (double)C;
     const double inv = 1.0 / sqrt(var + eps);
     *rstd = inv;
@@ -138,15 +177,27 @@ static void ln_backward(const real *dy, const real *xhat, const double *rstd, in
     for (int64_t r = 0; r < rows; r++) {
         const real *dyr = dy + r * C, *xr = xhat + r * C;
         real *dxr = dx + r * C;
-        double m1 = 0, m2 = 0; /* mean(dxhat), mean(dxhat xhat) */
-        for (int64_t j = 0; j < C; j++) {
+        /* mean(dxhat), mean(dxhat xhat), in LN_LANES lanes as ln_sum */
+        double a1[LN_LANES] = {0}, a2[LN_LANES] = {0}, m1 = 0, m2 = 0;
+        int64_t j = 0;
+        for (; j + LN_LANES <= C; j += LN_LANES)
+            for (int q = 0; q < LN_LANES; q++) {
+                const double t = (double)dyr[j + q] * (double)g[j + q];
+                a1[q] += t;
+                a2[q] += t * (double)xr[j + q];
+            }
+        for (int q = 0; q < LN_LANES; q++) {
+            m1 += a1[q];
+            m2 += a2[q];
+        }
+        for (; j < C; j++) {
             const double t = (double)dyr[j] * (double)g[j];
             m1 += t;
             m2 += t * (double)xr[j];
         }
         m1 /= (double)C;
         m2 /= (double)C;
-        for (int64_t j = 0; j < C; j++) {
+        for (j = 0; j < C; j++) {
             const double t = (double)dyr[j] * (double)g[j];
             const double v = rstd[r] * (t - m1 - (double)xr[j] * m2);
             dxr[j] = accumulate ? (real)((double)dxr[j] + v) : (real)v;
@@ -841,8 +892,7 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
         for (int64_t i = 0; i < n; i++) {
             const real *pi = hv.p + i * w;
             real *gi = dp + i * w;
-            double dot = 0;
-            for (int64_t j = 0; j < kp; j++) dot += (double)gi[j] * (double)pi[j];
+            const double dot = ln_dot(gi, pi, kp);
             for (int64_t j = 0; j < kp; j++) gi[j] = (real)((double)pi[j] * ((double)gi[j] - dot));
         }
         mm(0, 0, n, D, kp, scale, dp, w, kk, D, 0, dq, 3 * C);
