@@ -298,20 +298,26 @@ static void test_softmax_rows(void)
 }
 
 /* lf_sgemm against a naive double loop for every transpose combination and both
- * split directions (tall and wide C), with ragged panel sizes; 1 and 2 threads give
- * bit-identical results. Tolerance: K = 300 products of N(0,1) floats, float32
- * accumulation error ~ sqrt(K) * 6e-8 * |terms| -> 1e-5 absolute + 1e-5 relative. */
+ * split directions (tall and wide C), with ragged panel sizes and 2, 4 and 8 panels;
+ * 1, 2 and 3 threads give bit-identical results. Tolerance: K <= 600 products of
+ * N(0,1) floats; the float32 accumulation error is ~ eps sqrt(K) |partial sums|, 1e-5
+ * to 3e-5 here (measured 2.7e-5 at K = 600), its worst-case bound gamma_K sum |a b| ~
+ * 1e-2; a wrong panel offset or transpose errs by O(1). -> 1e-4 absolute + 1e-5
+ * relative. */
 static void test_sgemm(void)
 {
-    const int64_t shapes[2][3] = {{333, 37, 300}, {29, 401, 300}}; /* m, n, k */
+    /* m, n, k: 4 row panels (96 rows, last 45), 4 column panels (112, last 65),
+     * 2 row panels (32 and 28), 8 row panels (144, last 92) */
+    const int64_t shapes[4][3] = {{333, 37, 300}, {29, 401, 300}, {60, 60, 600}, {1100, 20, 200}};
     lf_rng r;
     lf_rng_init(&r, 11, 0);
     double worst = 0;
     int saved = lf_threads_get();
-    for (int sh = 0; sh < 2; sh++) {
+    for (int sh = 0; sh < 4; sh++) {
         int64_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
         float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b);
-        float *c1 = malloc(m * n * sizeof *a), *c2 = malloc(m * n * sizeof *a);
+        float *c1 = malloc(m * n * sizeof *a), *c2 = malloc(m * n * sizeof *a),
+              *c3 = malloc(m * n * sizeof *a);
         float *ref = malloc(m * n * sizeof *a);
         lf_rng_fill_normal(&r, a, m * k, 0, 1);
         lf_rng_fill_normal(&r, b, k * n, 0, 1);
@@ -329,16 +335,20 @@ static void test_sgemm(void)
                         }
                         ref[i * n + j] = (float)(0.5 * acc + 2.0 * 1.0);
                     }
-                for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = 1.0f;
+                for (int64_t i = 0; i < m * n; i++) c1[i] = c2[i] = c3[i] = 1.0f;
                 lf_threads_set(1);
                 lf_sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 2.0f, c1, n);
                 lf_threads_set(2);
                 lf_sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 2.0f, c2, n);
-                worst = fmax(worst, CHECK_ARRAYS("sgemm", c2, ref, m * n, 1e-5, 1e-5));
+                lf_threads_set(3);
+                lf_sgemm(ta, tb, m, n, k, 0.5f, a, lda, b, ldb, 2.0f, c3, n);
+                worst = fmax(worst, CHECK_ARRAYS("sgemm", c2, ref, m * n, 1e-4, 1e-5));
                 CHECK_MSG(memcmp(c1, c2, m * n * sizeof *c1) == 0,
                           "1 and 2 threads differ (shape %d, ta %d, tb %d)", sh, ta, tb);
+                CHECK_MSG(memcmp(c1, c3, m * n * sizeof *c1) == 0,
+                          "1 and 3 threads differ (shape %d, ta %d, tb %d)", sh, ta, tb);
             }
-        free(a), free(b), free(c1), free(c2), free(ref);
+        free(a), free(b), free(c1), free(c2), free(c3), free(ref);
     }
     lf_threads_set(saved);
     check_notef("max |diff| %.1e", worst);
