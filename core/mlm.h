@@ -57,6 +57,8 @@ typedef struct {
     int linformer;       /* 0: dense attention; 1: Linformer per the plan below */
     lf_sharing sharing;  /* Linformer only */
     lf_proj_kind kind;   /* Linformer only */
+    int proj_init_pool;  /* linear only: 1 = E, F start as mean pooling (lf_plan_init_pooling),
+                          * 0 = the plan's Xavier draw */
     const int64_t *k;    /* Linformer only: [layers * heads] per-head k (copied) */
     double dropout;      /* hidden dropout probability in [0, 1); used when asked per call */
     double ln_eps;       /* e.g. 1e-5 */

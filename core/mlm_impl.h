@@ -450,6 +450,11 @@ static int cfg_check(const lf_mlm_config *c)
     if (!(c->init_std >= 0 && isfinite(c->init_std)))
         LF_FAIL("%s: init_std %g must be >= 0", fn, c->init_std);
     if (c->linformer && !c->k) LF_FAIL("%s: Linformer attention needs k per layer and head", fn);
+    if (c->proj_init_pool != 0 && c->proj_init_pool != 1)
+        LF_FAIL("%s: proj_init_pool %d must be 0 or 1", fn, c->proj_init_pool);
+    if (c->proj_init_pool && !(c->linformer && c->kind == LF_PROJ_LINEAR))
+        LF_FAIL("%s: pooling initialisation is for learned linear projections, not %s", fn,
+                c->linformer ? lf_proj_kind_name(c->kind) : "dense attention");
     return 0;
 }
 
@@ -503,6 +508,7 @@ int MLM_FN(create)(struct MLM **out, const lf_mlm_config *cfg)
         if (lf_plan_init(&m->plan, L, H, cfg->max_len, m->k, cfg->sharing, cfg->kind, cfg->seed) !=
             0)
             goto fail;
+        if (cfg->proj_init_pool && lf_plan_init_pooling(&m->plan) != 0) goto fail;
         for (int i = 0; i < L * H; i++)
             if (m->k[i] > m->kmax) m->kmax = m->k[i];
     } else {

@@ -46,6 +46,7 @@ int lf_pretrain_model_config(const lf_pretrain_settings *s, const lf_pretrain_po
     c.linformer = p->linformer;
     c.sharing = p->sharing;
     c.kind = p->kind;
+    c.proj_init_pool = p->linformer && p->kind == LF_PROJ_LINEAR ? s->proj_init_pool : 0;
     c.k = NULL;
     if (p->linformer) {
         for (int l = 0; l < s->layers; l++)
@@ -127,6 +128,8 @@ char *lf_pretrain_fingerprint(const lf_pretrain_settings *s, const lf_pretrain_p
     if (p->linformer) {
         sb_printf(&b, "sharing=%s\nprojection=%s\n", lf_sharing_name(p->sharing),
                   lf_proj_kind_name(p->kind));
+        /* only when set, so that fingerprints of the default stay as they were */
+        if (p->kind == LF_PROJ_LINEAR && s->proj_init_pool) sb_printf(&b, "proj_init=pool\n");
         if (p->nonuniform) {
             sb_printf(&b, "k=nonuniform:");
             for (int l = 0; l < s->layers; l++)
@@ -185,6 +188,11 @@ static int write_config(lf_h5 *h, const lf_pretrain_settings *s, const lf_pretra
     LF_TRY(lf_h5_config_int(h, "nonuniform", p->nonuniform));
     LF_TRY(lf_h5_config_string(h, "sharing", p->linformer ? lf_sharing_name(p->sharing) : "-"));
     LF_TRY(lf_h5_config_string(h, "projection", p->linformer ? lf_proj_kind_name(p->kind) : "-"));
+    LF_TRY(lf_h5_config_string(h, "proj_init",
+                               !p->linformer                   ? "-"
+                               : p->kind != LF_PROJ_LINEAR     ? "kind"
+                               : s->proj_init_pool             ? "pool"
+                                                               : "xavier"));
     LF_TRY(lf_h5_config_int(h, "layers", s->layers));
     LF_TRY(lf_h5_config_int(h, "dim", s->dim));
     LF_TRY(lf_h5_config_int(h, "heads", s->heads));

@@ -43,6 +43,7 @@ typedef struct {
 /* Settings shared by all points. */
 typedef struct {
     int layers, dim, heads, ffn, pre_ln;
+    int proj_init_pool; /* 1: linear projections start as mean pooling (mlm.h) */
     double dropout;
     int64_t steps, batch, warmup, eval_every, ckpt_every, val_seqs;
     double lr, final_frac, clip, weight_decay;

@@ -248,6 +248,24 @@ int lf_plan_init(lf_plan *plan, int layers, int heads, int64_t n, const int64_t 
     return 0;
 }
 
+int lf_plan_init_pooling(lf_plan *plan)
+{
+    if (!plan || !plan->proj) LF_FAIL("lf_plan_init_pooling: NULL or uninitialised plan");
+    if (plan->kind != LF_PROJ_LINEAR)
+        LF_FAIL("lf_plan_init_pooling: the plan's projections are %s; pooling initialisation "
+                "is for linear ones", lf_proj_kind_name(plan->kind));
+    for (int p = 0; p < plan->n_proj; p++) {
+        const lf_proj *pr = &plan->proj[p];
+        const int64_t k = pr->k, n = pr->n;
+        memset(pr->weights, 0, (size_t)(k * n) * sizeof(float));
+        for (int64_t j = 0; j < k; j++) {
+            const int64_t lo = j * n / k, hi = (j + 1) * n / k;
+            for (int64_t i = lo; i < hi; i++) pr->weights[j * n + i] = (float)(1.0 / (double)(hi - lo));
+        }
+    }
+    return 0;
+}
+
 static int lf_plan_check_head(const char *fn, const lf_plan *plan, int layer, int head)
 {
     if (!plan || !plan->index) LF_FAIL("%s: NULL or uninitialised plan", fn);

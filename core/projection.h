@@ -77,6 +77,12 @@ typedef struct {
  * offending layer/head and values; on failure *plan is zeroed (safe to free). */
 int lf_plan_init(lf_plan *plan, int layers, int heads, int64_t n, const int64_t *k,
                  lf_sharing sharing, lf_proj_kind kind, uint64_t seed);
+/* Re-initialises every projection of a linear plan as mean pooling: row j of each
+ * k x n matrix is 1 / |W_j| on the window W_j = [floor(j n/k), floor((j+1) n/k)) of
+ * the mean kind, 0 elsewhere. Such an E starts as a local projection (as conv does) but
+ * stays a free k x n matrix in training. A user of a shared projection with fewer rows
+ * takes the first k of these windows. Fails (error set) for a plan that is not linear. */
+int lf_plan_init_pooling(lf_plan *plan);
 /* Frees everything and zeroes *plan; safe on a zeroed or failed plan, and twice. */
 void lf_plan_free(lf_plan *plan);
 

@@ -46,6 +46,8 @@ static void usage(FILE *to)
         "  --k LIST              projected lengths (default 64); each k <= every n\n"
         "  --sharing LIST        none, headwise, kv, layerwise (default none)\n"
         "  --projection P        linear (learned, default), gaussian (fixed), mean, max, conv\n"
+        "  --proj-init I         linear projections start as xavier (default; fairseq's\n"
+        "                        Xavier-uniform) or pool (mean pooling over windows of n/k)\n"
         "  --nonuniform SPEC     per-layer k, one per layer (e.g. 64,32): adds one point per n\n"
         "                        and sharing mode; with sharing, the shared matrix has the\n"
         "                        largest k and a layer uses its first k rows (pooling/conv:\n"
@@ -78,7 +80,7 @@ static void usage(FILE *to)
 }
 
 typedef struct {
-    const char *corpus, *vocab, *out, *projection, *schedule;
+    const char *corpus, *vocab, *out, *projection, *schedule, *proj_init;
     int64_t *k, *seq_len, *nonuniform;
     int nk, nn, nnu;
     char **sharing;
@@ -115,7 +117,7 @@ static void parse_args(int argc, char **argv, args *a)
         O_CORPUS = 1000, O_VOCAB, O_K, O_SHARING, O_SEQ, O_NU, O_PROJ, O_STEPS, O_BATCH, O_LR,
         O_WARMUP, O_SCHED, O_EVAL, O_CKPT, O_LAYERS, O_DIM, O_HEADS, O_FFN, O_PRELN, O_DROP,
         O_CLIP, O_WD, O_VALSEQ, O_THREADS, O_SEED, O_SHARD, O_RESUME, O_FORCE, O_OUT, O_LIST,
-        O_QUIET, O_STOP, O_HELP, O_VERSION, O_COMPACT
+        O_QUIET, O_STOP, O_HELP, O_VERSION, O_COMPACT, O_PINIT
     };
     static const struct option opts[] = {
         {"corpus", required_argument, 0, O_CORPUS}, {"vocab", required_argument, 0, O_VOCAB},
@@ -123,6 +125,7 @@ static void parse_args(int argc, char **argv, args *a)
         {"k", required_argument, 0, O_K},           {"sharing", required_argument, 0, O_SHARING},
         {"seq-len", required_argument, 0, O_SEQ},   {"nonuniform", required_argument, 0, O_NU},
         {"projection", required_argument, 0, O_PROJ}, {"steps", required_argument, 0, O_STEPS},
+        {"proj-init", required_argument, 0, O_PINIT},
         {"batch", required_argument, 0, O_BATCH},   {"lr", required_argument, 0, O_LR},
         {"warmup", required_argument, 0, O_WARMUP}, {"schedule", required_argument, 0, O_SCHED},
         {"eval-every", required_argument, 0, O_EVAL},
@@ -140,6 +143,7 @@ static void parse_args(int argc, char **argv, args *a)
         {"version", no_argument, 0, O_VERSION},     {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->projection = "linear";
+    a->proj_init = "xavier";
     a->schedule = "linear";
     a->layers = 2, a->dim = 128, a->heads = 4, a->ffn = -1;
     a->steps = 200, a->batch = 8, a->warmup = -1, a->eval_every = 50, a->val_seqs = 64;
@@ -161,6 +165,7 @@ static void parse_args(int argc, char **argv, args *a)
         case O_SEQ: seq = optarg; break;
         case O_NU: nu = optarg; break;
         case O_PROJ: a->projection = optarg; break;
+        case O_PINIT: a->proj_init = optarg; break;
         case O_SCHED: a->schedule = optarg; break;
         case O_OUT: a->out = optarg; break;
         case O_STEPS: I64("--steps", 1, INT32_MAX, &a->steps); break;
@@ -248,6 +253,15 @@ static void parse_args(int argc, char **argv, args *a)
     }
     lf_proj_kind kind;
     if (lf_proj_kind_parse(a->projection, &kind)) lf_error_prefix("--projection"), fail_usage();
+    if (strcmp(a->proj_init, "xavier") != 0 && strcmp(a->proj_init, "pool") != 0) {
+        lf_error_set("--proj-init: expected xavier or pool, got '%s'", a->proj_init);
+        fail_usage();
+    }
+    if (strcmp(a->proj_init, "pool") == 0 && kind != LF_PROJ_LINEAR) {
+        lf_error_set("--proj-init pool initialises learned linear projections; --projection is "
+                     "%s", a->projection);
+        fail_usage();
+    }
     lf_decay_kind dk;
     if (lf_decay_parse(a->schedule, &dk) || dk == LF_DECAY_CONSTANT) {
         lf_error_set("--schedule: expected linear or cosine, got '%s'", a->schedule);
@@ -450,7 +464,8 @@ int main(int argc, char **argv)
 
     lf_pretrain_settings s = {
         .layers = (int)a.layers, .dim = (int)a.dim, .heads = (int)a.heads, .ffn = (int)a.ffn,
-        .pre_ln = a.pre_ln, .dropout = a.dropout, .steps = a.steps, .batch = a.batch,
+        .pre_ln = a.pre_ln, .proj_init_pool = strcmp(a.proj_init, "pool") == 0,
+        .dropout = a.dropout, .steps = a.steps, .batch = a.batch,
         .warmup = a.warmup, .eval_every = a.eval_every, .ckpt_every = a.ckpt_every,
         .val_seqs = a.val_seqs, .lr = a.lr, .final_frac = 0.0, .clip = a.clip,
         .weight_decay = a.weight_decay, .seed = a.seed, .threads = lf_threads_get(),

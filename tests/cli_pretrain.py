@@ -242,6 +242,8 @@ bad = [
     (["--shard", "1/0"], "shard"),
     (["--sharing", "none,everything"], "sharing"),
     (["--projection", "fourier"], "projection"),
+    (["--proj-init", "zeros"], "proj-init"),
+    (["--proj-init", "pool", "--projection", "mean"], "proj-init"),
     (["--schedule", "constant"], "schedule"),
     (["--steps", "0"], "steps"),
     (["--steps", "10", "--warmup", "11"], "warmup"),
@@ -276,6 +278,24 @@ with h5py.File("nu/n32_nu16-8_layerwise.h5", "r") as h:
     ok = int(h.attrs["complete"]) == 1 and int(h.attrs["distinct_projections"]) == 1
 report("nonuniform k with layerwise sharing (linear): one shared projection, trains", rc == 0
        and ok, err)
+
+# ---- --proj-init pool: learned linear projections that start as mean pooling -----------
+rc, out, err = run(*TINY, "--steps", "4", "--k", "8", "--proj-init", "pool", "--out", "pi")
+ok, detail = rc == 0, f"rc {rc} {err[-300:]}"
+if ok:
+    with h5py.File("pi/n32_k8_none.h5", "r") as h, h5py.File("pi/n32_dense.h5", "r") as d:
+        fp = h["config"].attrs["fingerprint"]
+        fp = fp.decode() if isinstance(fp, bytes) else fp
+        pi = h["config"].attrs["proj_init"]
+        pd = d["config"].attrs["proj_init"]
+        ok = "proj_init=pool" in fp and pi in ("pool", b"pool") and pd in ("-", b"-")
+        ok &= int(h.attrs["complete"]) == 1
+        detail = f"proj_init {pi!r} (dense {pd!r}), fingerprint {fp!r}"
+report("--proj-init pool: trains, recorded in /config and the fingerprint (dense: '-')", ok,
+       detail)
+rc, out, err = run(*TINY, "--steps", "4", "--k", "8", "--resume", "--out", "pi")
+report("--resume of a --proj-init pool run without the flag refused",
+       one_line_error(rc, err)[0] and "other settings" in err, err)
 
 # ---- --compact-vocab: the model's vocabulary is the corpus's tokens -------------------
 # corpus.txt is 20 whole words of BERT's vocabulary: the compact vocabulary is their ids

@@ -606,6 +606,48 @@ out:
 static void test_identity_linear_equals_dense(void) { identity_case(LF_PROJ_LINEAR, 0); }
 static void test_mean_k_eq_n_equals_dense_padded(void) { identity_case(LF_PROJ_MEAN, 1); }
 
+/* Learned linear projections initialised as pooling (proj_init_pool) start as the mean
+ * kind: without padding (the mean kind renormalises over valid rows, a matrix cannot),
+ * with k = 3 windows of 2, 3 and 3 of n = 8 positions, the initial loss and the
+ * gradients of every other parameter agree with the mean-pooling model's. The plan
+ * stores its weights in float, so 1/3 carries a relative error of up to 2^-24 (6e-8);
+ * otherwise the float64 sums are the same up to zero products: 1e-7 relative for the
+ * loss; gradients within 1e-7 absolute + 1e-6 relative (measured: 1.9e-8 absolute,
+ * on elements down to ~1e-5 where the perturbation does not cancel). The models share all other initial parameters (drawn
+ * per group; the projections come last). */
+static void test_pool_init_equals_mean_pooling(void)
+{
+    const int64_t k3[TL * TH] = {3, 3, 3, 3};
+    lf_mlm_config cm = tiny(1, LF_SHARE_NONE, LF_PROJ_MEAN, 0, k3);
+    lf_mlm_config cl = tiny(1, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, k3);
+    cl.proj_init_pool = 1;
+    lf_mlm64 *mm = NULL, *ml = NULL;
+    CHECK(lf_mlm64_create(&mm, &cm) == 0 && lf_mlm64_create(&ml, &cl) == 0);
+    if (!mm || !ml) goto out;
+    const size_t nm = lf_mlm64_param_count(mm);
+    CHECK(memcmp(lf_mlm64_params(mm), lf_mlm64_params(ml), nm * sizeof(double)) == 0);
+    const double *w = lf_mlm64_params(ml) + nm; /* first projection, [3, 8] */
+    const double third = (double)(float)(1.0 / 3);
+    CHECK(w[0] == 0.5 && w[1] == 0.5 && w[2] == 0 && w[8 + 1] == 0 && w[8 + 2] == third &&
+          w[8 + 4] == third && w[8 + 5] == 0 && w[16 + 7] == third);
+    tiny_batch tb;
+    tiny_batch_init(&tb, TN, 0);
+    double lm = 0, ll = 1;
+    CHECK(lf_mlm64_loss(mm, &tb.b, LF_MLM_BACKWARD, 0, &lm, NULL) == 0);
+    CHECK(lf_mlm64_loss(ml, &tb.b, LF_MLM_BACKWARD, 0, &ll, NULL) == 0);
+    CHECK_NEAR(ll, lm, 1e-7 * fabs(lm));
+    CHECK_ARRAYS_D("gradients of the shared parameters", lf_mlm64_grads(ml), lf_mlm64_grads(mm),
+                   nm, 1e-7, 1e-6);
+    check_notef("loss %.12f vs %.12f", ll, lm);
+    /* pooling initialisation is only for learned linear projections */
+    lf_mlm64 *bad = NULL;
+    cm.proj_init_pool = 1;
+    CHECK(lf_mlm64_create(&bad, &cm) != 0 && !bad && strstr(lf_error_get(), "pooling"));
+out:
+    lf_mlm64_free(mm);
+    lf_mlm64_free(ml);
+}
+
 /* ---- determinism ------------------------------------------------------------------ */
 
 /* Large enough that lf_sgemm splits into panels and the reductions run in parallel. */
@@ -1037,6 +1079,7 @@ int main(void)
     RUN(test_forward_against_naive_reference);
     RUN(test_identity_linear_equals_dense);
     RUN(test_mean_k_eq_n_equals_dense_padded);
+    RUN(test_pool_init_equals_mean_pooling);
     RUN(test_deterministic_across_threads);
     RUN(test_initial_loss_near_log_v);
     RUN(test_param_count_and_groups);

@@ -763,6 +763,32 @@ static void ref_windows(int kind, const float *w, const float *x, int64_t n, int
  * and after the tokens, against the naive product or the window-by-window
  * reference, and bit-identical for 1 and 2 threads (the product is large enough for
  * lf_sgemm to split it into panels). */
+/* lf_plan_init_pooling: every matrix of a linear plan (headwise sharing, k = 7 of n =
+ * 100: windows of 14 and 15) becomes the test's own mean-pooling matrix rounded to
+ * float, exactly; plans of other kinds are refused. */
+static void test_init_pooling(void)
+{
+    const int64_t n = 100, k = 7;
+    lf_plan plan;
+    if (lf_plan_init(&plan, 2, 3, n, k_all(6, k), LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 4) != 0) {
+        CHECK_MSG(0, "%s", lf_error_get());
+        return;
+    }
+    CHECK(lf_plan_init_pooling(&plan) == 0);
+    double *A = mean_matrix(k, n, n, NULL);
+    int exact = 1;
+    for (int p = 0; p < plan.n_proj; p++)
+        for (int64_t i = 0; i < k * n; i++) exact &= plan.proj[p].weights[i] == (float)A[i];
+    CHECK_MSG(exact, "pooling-initialised weights differ from the mean-pooling matrix");
+    CHECK(plan.n_proj == 4);
+    free(A);
+    lf_plan_free(&plan);
+    if (lf_plan_init(&plan, 1, 1, n, k_all(1, k), LF_SHARE_NONE, LF_PROJ_GAUSSIAN, 4) == 0) {
+        CHECK(lf_plan_init_pooling(&plan) != 0 && strstr(lf_error_get(), "gaussian"));
+        lf_plan_free(&plan);
+    }
+}
+
 static void test_apply_large(void)
 {
     const int64_t n = 4096, k = 256, d = 64;
@@ -966,6 +992,7 @@ int main(void)
     RUN(test_param_count);
     RUN(test_apply_matrix);
     RUN(test_apply_pooling);
+    RUN(test_init_pooling);
     RUN(test_apply_large);
     RUN(test_masking);
     RUN(test_apply_errors);
