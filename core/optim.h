@@ -89,8 +89,8 @@ double lf_grad_norm(const float *grads, size_t n, const lf_param_group *groups, 
 float lf_grad_clip_scale(const float *grads, size_t n, const lf_param_group *groups, int n_groups,
                          double max_norm, double *norm_out);
 /* If the norm exceeds max_norm > 0, multiplies the gradient by lf_grad_clip_scale's
- * factor (float products, in the same ranges). *norm_out (may be NULL) gets the norm before clipping. max_norm <= 0:
- * no clipping. Returns 1 when it clipped, 0 otherwise. */
+ * factor (float products, in the same ranges). *norm_out (may be NULL) gets the norm
+ * before clipping. max_norm <= 0: no clipping. Returns 1 when it clipped, 0 otherwise. */
 int lf_grad_clip(float *grads, size_t n, const lf_param_group *groups, int n_groups,
                  double max_norm, double *norm_out);
 
