@@ -59,6 +59,8 @@ typedef struct {
     lf_proj_kind kind;   /* Linformer only */
     int proj_init_pool;  /* linear only: 1 = E, F start as mean pooling (lf_plan_init_pooling),
                           * 0 = the plan's Xavier draw */
+    double proj_lr_scale; /* learning-rate multiplier of the projections' parameter groups
+                           * (lf_param_group.lr_scale; 0 means 1) */
     const int64_t *k;    /* Linformer only: [layers * heads] per-head k (copied) */
     double dropout;      /* hidden dropout probability in [0, 1); used when asked per call */
     double ln_eps;       /* e.g. 1e-5 */

@@ -450,6 +450,8 @@ static int cfg_check(const lf_mlm_config *c)
     if (!(c->init_std >= 0 && isfinite(c->init_std)))
         LF_FAIL("%s: init_std %g must be >= 0", fn, c->init_std);
     if (c->linformer && !c->k) LF_FAIL("%s: Linformer attention needs k per layer and head", fn);
+    if (!(c->proj_lr_scale >= 0 && isfinite(c->proj_lr_scale)))
+        LF_FAIL("%s: proj_lr_scale %g must be >= 0 (0 means 1)", fn, c->proj_lr_scale);
     if (c->proj_init_pool != 0 && c->proj_init_pool != 1)
         LF_FAIL("%s: proj_init_pool %d must be 0 or 1", fn, c->proj_init_pool);
     if (c->proj_init_pool && !(c->linformer && c->kind == LF_PROJ_LINEAR))
@@ -471,6 +473,7 @@ static void add_group(struct MLM *m, size_t *off, char **arena, const char *name
     g->count = count;
     g->decay = decay;
     g->trainable = trainable;
+    g->lr_scale = 1.0;
     *off += count;
 }
 
@@ -560,6 +563,7 @@ int MLM_FN(create)(struct MLM **out, const lf_mlm_config *cfg)
         if (cnt == 0) continue; /* pooling: no parameters */
         snprintf(name, sizeof name, "proj%d.%s", p, lf_proj_kind_name(pr->kind));
         add_group(m, &off, &arena, name, cnt, 1, pr->kind != LF_PROJ_GAUSSIAN);
+        m->groups[m->n_groups - 1].lr_scale = cfg->proj_lr_scale; /* 0: 1 (optim.h) */
     }
     m->n_params = off;
     m->params = lf_alloc(off, sizeof(real));

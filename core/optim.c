@@ -48,6 +48,10 @@ static int lf_groups_check(const char *fn, size_t n, const lf_param_group *group
         if (groups[g].offset > n || groups[g].count > n - groups[g].offset)
             LF_FAIL("%s: group %d (%s) [%zu, +%zu) lies outside the %zu parameters", fn, g,
                     groups[g].name ? groups[g].name : "?", groups[g].offset, groups[g].count, n);
+    for (int g = 0; g < n_groups; g++)
+        if (!(groups[g].lr_scale >= 0 && isfinite(groups[g].lr_scale)))
+            LF_FAIL("%s: group %d (%s) has learning-rate scale %g (must be >= 0; 0 means 1)", fn,
+                    g, groups[g].name ? groups[g].name : "?", groups[g].lr_scale);
     return 0;
 }
 
@@ -67,8 +71,7 @@ int lf_adamw_update_scaled(lf_adamw *opt, float *params, const float *grads, flo
      * work is float (as PyTorch's AdamW), one vectorized pass over g, m, v and p. */
     const double t = (double)(opt->step + 1);
     const float b1 = (float)hp->beta1, b2 = (float)hp->beta2, ob1 = (float)(1.0 - hp->beta1),
-                ob2 = (float)(1.0 - hp->beta2), eps = (float)hp->eps, flr = (float)lr,
-                s = grad_scale;
+                ob2 = (float)(1.0 - hp->beta2), eps = (float)hp->eps, s = grad_scale;
     const float c1 = (float)(1.0 / (1.0 - pow(hp->beta1, t))),
                 c2 = (float)(1.0 / (1.0 - pow(hp->beta2, t)));
     float *restrict m = opt->m, *restrict v = opt->v, *restrict p = params;
@@ -78,6 +81,7 @@ int lf_adamw_update_scaled(lf_adamw *opt, float *params, const float *grads, flo
         if (!groups[gr].trainable) continue;
         const int64_t lo = (int64_t)groups[gr].offset, hi = lo + (int64_t)groups[gr].count;
         const float wd = groups[gr].decay ? (float)hp->weight_decay : 0.0f;
+        const float flr = (float)(groups[gr].lr_scale > 0 ? lr * groups[gr].lr_scale : lr);
 #pragma omp parallel for simd schedule(static) num_threads(nt) if (hi - lo > 32768)
         for (int64_t i = lo; i < hi; i++) {
             const float gi = g[i] * s, pi = p[i];

@@ -24,6 +24,8 @@ typedef struct {
     size_t offset, count;
     int decay;     /* 1: AdamW weight decay applies */
     int trainable; /* 0: fixed (e.g. a Gaussian projection): never updated */
+    double lr_scale; /* the group's learning rate is lr * lr_scale; 0 (a table that
+                      * does not set it) is read as 1 */
 } lf_param_group;
 
 typedef struct {
@@ -46,7 +48,8 @@ void lf_adamw_free(lf_adamw *opt);
 /* One update of every trainable group, step -> step + 1, with t = step + 1:
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *   p -= lr (mhat / (sqrt(vhat) + eps) + wd p [decay groups only])
- * with mhat = m / (1 - b1^t), vhat = v / (1 - b2^t) (decoupled weight decay,
+ * with mhat = m / (1 - b1^t), vhat = v / (1 - b2^t) and lr times the group's lr_scale
+ * (decoupled weight decay,
  * Loshchilov & Hutter; PyTorch's AdamW, which applies p *= 1 - lr wd first, is the
  * same to first order: here the decay uses the old p). Groups must lie within n.
  * Elements outside every group are left alone. */

@@ -47,6 +47,7 @@ int lf_pretrain_model_config(const lf_pretrain_settings *s, const lf_pretrain_po
     c.sharing = p->sharing;
     c.kind = p->kind;
     c.proj_init_pool = p->linformer && p->kind == LF_PROJ_LINEAR ? s->proj_init_pool : 0;
+    c.proj_lr_scale = s->proj_lr_scale;
     c.k = NULL;
     if (p->linformer) {
         for (int l = 0; l < s->layers; l++)
@@ -130,6 +131,8 @@ char *lf_pretrain_fingerprint(const lf_pretrain_settings *s, const lf_pretrain_p
                   lf_proj_kind_name(p->kind));
         /* only when set, so that fingerprints of the default stay as they were */
         if (p->kind == LF_PROJ_LINEAR && s->proj_init_pool) sb_printf(&b, "proj_init=pool\n");
+        if (s->proj_lr_scale > 0 && s->proj_lr_scale != 1)
+            sb_printf(&b, "proj_lr_scale=%.17g\n", s->proj_lr_scale);
         if (p->nonuniform) {
             sb_printf(&b, "k=nonuniform:");
             for (int l = 0; l < s->layers; l++)
@@ -188,6 +191,8 @@ static int write_config(lf_h5 *h, const lf_pretrain_settings *s, const lf_pretra
     LF_TRY(lf_h5_config_int(h, "nonuniform", p->nonuniform));
     LF_TRY(lf_h5_config_string(h, "sharing", p->linformer ? lf_sharing_name(p->sharing) : "-"));
     LF_TRY(lf_h5_config_string(h, "projection", p->linformer ? lf_proj_kind_name(p->kind) : "-"));
+    LF_TRY(lf_h5_config_double(h, "proj_lr_scale",
+                               s->proj_lr_scale > 0 ? s->proj_lr_scale : 1.0));
     LF_TRY(lf_h5_config_string(h, "proj_init",
                                !p->linformer                   ? "-"
                                : p->kind != LF_PROJ_LINEAR     ? "kind"

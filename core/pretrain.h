@@ -44,6 +44,7 @@ typedef struct {
 typedef struct {
     int layers, dim, heads, ffn, pre_ln;
     int proj_init_pool; /* 1: linear projections start as mean pooling (mlm.h) */
+    double proj_lr_scale; /* learned projections train at lr * this (0 or 1: lr) */
     double dropout;
     int64_t steps, batch, warmup, eval_every, ckpt_every, val_seqs;
     double lr, final_frac, clip, weight_decay;

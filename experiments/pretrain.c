@@ -48,6 +48,8 @@ static void usage(FILE *to)
         "  --projection P        linear (learned, default), gaussian (fixed), mean, max, conv\n"
         "  --proj-init I         linear projections start as xavier (default; fairseq's\n"
         "                        Xavier-uniform) or pool (mean pooling over windows of n/k)\n"
+        "  --proj-lr-scale X     learned projections (linear, conv) train at X times --lr\n"
+        "                        (default 1)\n"
         "  --nonuniform SPEC     per-layer k, one per layer (e.g. 64,32): adds one point per n\n"
         "                        and sharing mode; with sharing, the shared matrix has the\n"
         "                        largest k and a layer uses its first k rows (pooling/conv:\n"
@@ -87,7 +89,7 @@ typedef struct {
     int nsharing;
     int64_t layers, dim, heads, ffn, steps, batch, warmup, eval_every, val_seqs, ckpt_every;
     int64_t threads, shard_i, shard_n, stop_after;
-    double lr, clip, weight_decay, dropout;
+    double lr, clip, weight_decay, dropout, proj_lr_scale;
     uint64_t seed;
     int pre_ln, resume, force, list, quiet, compact_vocab;
 } args;
@@ -117,7 +119,7 @@ static void parse_args(int argc, char **argv, args *a)
         O_CORPUS = 1000, O_VOCAB, O_K, O_SHARING, O_SEQ, O_NU, O_PROJ, O_STEPS, O_BATCH, O_LR,
         O_WARMUP, O_SCHED, O_EVAL, O_CKPT, O_LAYERS, O_DIM, O_HEADS, O_FFN, O_PRELN, O_DROP,
         O_CLIP, O_WD, O_VALSEQ, O_THREADS, O_SEED, O_SHARD, O_RESUME, O_FORCE, O_OUT, O_LIST,
-        O_QUIET, O_STOP, O_HELP, O_VERSION, O_COMPACT, O_PINIT
+        O_QUIET, O_STOP, O_HELP, O_VERSION, O_COMPACT, O_PINIT, O_PLR
     };
     static const struct option opts[] = {
         {"corpus", required_argument, 0, O_CORPUS}, {"vocab", required_argument, 0, O_VOCAB},
@@ -126,6 +128,7 @@ static void parse_args(int argc, char **argv, args *a)
         {"seq-len", required_argument, 0, O_SEQ},   {"nonuniform", required_argument, 0, O_NU},
         {"projection", required_argument, 0, O_PROJ}, {"steps", required_argument, 0, O_STEPS},
         {"proj-init", required_argument, 0, O_PINIT},
+        {"proj-lr-scale", required_argument, 0, O_PLR},
         {"batch", required_argument, 0, O_BATCH},   {"lr", required_argument, 0, O_LR},
         {"warmup", required_argument, 0, O_WARMUP}, {"schedule", required_argument, 0, O_SCHED},
         {"eval-every", required_argument, 0, O_EVAL},
@@ -183,6 +186,7 @@ static void parse_args(int argc, char **argv, args *a)
         case O_LR: DBL("--lr", 1e-12, 10, &a->lr); break;
         case O_CLIP: DBL("--clip", 0, 1e12, &a->clip); break;
         case O_WD: DBL("--weight-decay", 0, 10, &a->weight_decay); break;
+        case O_PLR: DBL("--proj-lr-scale", 1e-6, 1000, &a->proj_lr_scale); break;
         case O_DROP: DBL("--dropout", 0, 0.999, &a->dropout); break;
         case O_SEED:
             if (lf_parse_u64("--seed", optarg, &a->seed)) fail_usage();
@@ -255,6 +259,12 @@ static void parse_args(int argc, char **argv, args *a)
     if (lf_proj_kind_parse(a->projection, &kind)) lf_error_prefix("--projection"), fail_usage();
     if (strcmp(a->proj_init, "xavier") != 0 && strcmp(a->proj_init, "pool") != 0) {
         lf_error_set("--proj-init: expected xavier or pool, got '%s'", a->proj_init);
+        fail_usage();
+    }
+    if (a->proj_lr_scale > 0 && a->proj_lr_scale != 1 && kind != LF_PROJ_LINEAR &&
+        kind != LF_PROJ_CONV) {
+        lf_error_set("--proj-lr-scale applies to learned projections (linear, conv); "
+                     "--projection is %s", a->projection);
         fail_usage();
     }
     if (strcmp(a->proj_init, "pool") == 0 && kind != LF_PROJ_LINEAR) {
@@ -465,6 +475,7 @@ int main(int argc, char **argv)
     lf_pretrain_settings s = {
         .layers = (int)a.layers, .dim = (int)a.dim, .heads = (int)a.heads, .ffn = (int)a.ffn,
         .pre_ln = a.pre_ln, .proj_init_pool = strcmp(a.proj_init, "pool") == 0,
+        .proj_lr_scale = a.proj_lr_scale,
         .dropout = a.dropout, .steps = a.steps, .batch = a.batch,
         .warmup = a.warmup, .eval_every = a.eval_every, .ckpt_every = a.ckpt_every,
         .val_seqs = a.val_seqs, .lr = a.lr, .final_frac = 0.0, .clip = a.clip,

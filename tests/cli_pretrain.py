@@ -244,6 +244,8 @@ bad = [
     (["--projection", "fourier"], "projection"),
     (["--proj-init", "zeros"], "proj-init"),
     (["--proj-init", "pool", "--projection", "mean"], "proj-init"),
+    (["--proj-lr-scale", "0"], "proj-lr-scale"),
+    (["--proj-lr-scale", "0.5", "--projection", "max"], "proj-lr-scale"),
     (["--schedule", "constant"], "schedule"),
     (["--steps", "0"], "steps"),
     (["--steps", "10", "--warmup", "11"], "warmup"),
@@ -296,6 +298,23 @@ report("--proj-init pool: trains, recorded in /config and the fingerprint (dense
 rc, out, err = run(*TINY, "--steps", "4", "--k", "8", "--resume", "--out", "pi")
 report("--resume of a --proj-init pool run without the flag refused",
        one_line_error(rc, err)[0] and "other settings" in err, err)
+# --proj-lr-scale: recorded; a run with scale 1 is the default run, bit for bit
+rc, out, err = run(*TINY, "--steps", "4", "--k", "8", "--proj-lr-scale", "0.25", "--out", "plr")
+rc1, out1, err1 = run(*TINY, "--steps", "4", "--k", "8", "--proj-lr-scale", "1", "--out", "plr1")
+rc2, out2, err2 = run(*TINY, "--steps", "4", "--k", "8", "--out", "plr0")
+ok, detail = rc == 0 and rc1 == 0 and rc2 == 0, f"rc {rc} {rc1} {rc2} {err[-200:]}"
+if ok:
+    with h5py.File("plr/n32_k8_none.h5", "r") as h:
+        fp = h["config"].attrs["fingerprint"]
+        fp = fp.decode() if isinstance(fp, bytes) else fp
+        ok = "proj_lr_scale=0.25" in fp and float(h["config"].attrs["proj_lr_scale"]) == 0.25
+        detail = fp
+    with open("plr1/n32_k8_none.ckpt", "rb") as f1, open("plr0/n32_k8_none.ckpt", "rb") as f0, \
+            open("plr/n32_k8_none.ckpt", "rb") as f2:
+        c1, c0, c2 = f1.read(), f0.read(), f2.read()
+    ok &= c1 == c0 and c2 != c0
+report("--proj-lr-scale: in /config and the fingerprint; scale 1 gives the default run's "
+       "checkpoint byte for byte, 0.25 another", ok, detail)
 
 # ---- --compact-vocab: the model's vocabulary is the corpus's tokens -------------------
 # corpus.txt is 20 whole words of BERT's vocabulary: the compact vocabulary is their ids

@@ -648,6 +648,28 @@ out:
     lf_mlm64_free(ml);
 }
 
+/* proj_lr_scale reaches the projections' parameter groups and no other group. */
+static void test_proj_lr_scale_groups(void)
+{
+    lf_mlm_config c = tiny(1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 0, k_uni4);
+    c.proj_lr_scale = 0.1;
+    lf_mlm *m = NULL;
+    CHECK(lf_mlm_create(&m, &c) == 0);
+    if (!m) return;
+    const lf_param_group *g;
+    const int ng = lf_mlm_groups(m, &g);
+    int proj = 0, ok = 1;
+    for (int i = 0; i < ng; i++) {
+        const int is_proj = strncmp(g[i].name, "proj", 4) == 0;
+        proj += is_proj;
+        ok &= g[i].lr_scale == (is_proj ? 0.1 : 1.0);
+    }
+    CHECK_MSG(ok && proj == 2 * TL, "lr_scale of %d projection groups wrong", proj);
+    lf_mlm_free(m);
+    c.proj_lr_scale = -1;
+    CHECK(lf_mlm_create(&m, &c) != 0 && !m && strstr(lf_error_get(), "proj_lr_scale"));
+}
+
 /* ---- determinism ------------------------------------------------------------------ */
 
 /* Large enough that lf_sgemm splits into panels and the reductions run in parallel. */
@@ -1080,6 +1102,7 @@ int main(void)
     RUN(test_identity_linear_equals_dense);
     RUN(test_mean_k_eq_n_equals_dense_padded);
     RUN(test_pool_init_equals_mean_pooling);
+    RUN(test_proj_lr_scale_groups);
     RUN(test_deterministic_across_threads);
     RUN(test_initial_loss_near_log_v);
     RUN(test_param_count_and_groups);

@@ -24,7 +24,7 @@ static void test_adamw_closed_form(void)
     float p[6] = {0.5f, -1.0f, 2.0f, 0.25f, 3.0f, -3.0f};
     const float g1[6] = {0.1f, -0.2f, 0.0f, 1e-3f, 5.0f, 7.0f};
     const float g2[6] = {-0.3f, 0.05f, 0.4f, 2e-3f, -1.0f, 1.0f};
-    lf_param_group groups[3] = {{"w", 0, 3, 1, 1}, {"b", 3, 2, 0, 1}, {"fixed", 5, 1, 1, 0}};
+    lf_param_group groups[3] = {{"w", 0, 3, 1, 1, 1}, {"b", 3, 2, 0, 1, 1}, {"fixed", 5, 1, 1, 0, 1}};
     lf_adamw opt;
     CHECK(lf_adamw_init(&opt, 6) == 0);
     lf_adamw_hparams hp = {0.9, 0.98, 1e-6, 0.1};
@@ -52,13 +52,13 @@ static void test_adamw_closed_form(void)
     /* zero gradient on a decay group: pure decoupled decay p (1 - lr wd) */
     float q[1] = {2.0f};
     const float z[1] = {0};
-    lf_param_group one = {"w", 0, 1, 1, 1};
+    lf_param_group one = {"w", 0, 1, 1, 1, 1};
     lf_adamw o2;
     CHECK(lf_adamw_init(&o2, 1) == 0);
     CHECK(lf_adamw_update(&o2, q, z, &one, 1, lr, &hp) == 0);
     CHECK_NEAR(q[0], 2.0 * (1 - lr * hp.weight_decay), 1e-6);
     /* a group outside the vector is an error */
-    lf_param_group bad = {"x", 0, 7, 0, 1};
+    lf_param_group bad = {"x", 0, 7, 0, 1, 1};
     CHECK(lf_adamw_update(&o2, q, z, &bad, 1, lr, &hp) != 0 && strstr(lf_error_get(), "outside"));
     lf_adamw_free(&opt);
     lf_adamw_free(&o2);
@@ -98,7 +98,7 @@ static void test_schedule_values(void)
 static void test_clip(void)
 {
     float g[4] = {3, 4, 100, 0};
-    lf_param_group groups[1] = {{"w", 0, 2, 1, 1}}; /* only the first two elements */
+    lf_param_group groups[1] = {{"w", 0, 2, 1, 1, 1}}; /* only the first two elements */
     double norm = 0;
     CHECK(lf_grad_clip(g, 4, groups, 1, 1.0, &norm) == 1);
     CHECK_NEAR(norm, 5.0, 1e-12);
@@ -143,7 +143,7 @@ static void test_fused_clip_update(void)
     const size_t n = 70001; /* > 32768: the parallel path */
     float *g = malloc(n * sizeof *g), *g2 = malloc(n * sizeof *g2), *pa = malloc(n * sizeof *pa),
           *pb = malloc(n * sizeof *pb);
-    lf_param_group groups[2] = {{"w", 0, 50000, 1, 1}, {"b", 50000, 20001, 0, 1}};
+    lf_param_group groups[2] = {{"w", 0, 50000, 1, 1, 1}, {"b", 50000, 20001, 0, 1, 1}};
     lf_adamw oa, ob;
     CHECK(lf_adamw_init(&oa, n) == 0 && lf_adamw_init(&ob, n) == 0);
     lf_adamw_hparams hp = lf_adamw_hparams_default();
@@ -173,6 +173,35 @@ static void test_fused_clip_update(void)
     free(pb);
 }
 
+/* A group's lr_scale multiplies its learning rate: a step at lr with scale 0.5 is
+ * bit-identical to a step at lr / 2 (both round the same float rate), a scale of 0
+ * reads as 1, and a negative or NaN scale is refused. */
+static void test_lr_scale(void)
+{
+    float a[4] = {0.5f, -1.0f, 2.0f, 0.25f}, b[4], c[4];
+    memcpy(b, a, sizeof a);
+    memcpy(c, a, sizeof a);
+    const float g[4] = {0.1f, -0.2f, 0.3f, 1e-3f};
+    lf_param_group half[2] = {{"w", 0, 2, 1, 1, 0.5}, {"b", 2, 2, 0, 1, 0}};
+    lf_param_group full[2] = {{"w", 0, 2, 1, 1, 1}, {"b", 2, 2, 0, 1, 1}};
+    lf_adamw oa, ob, oc;
+    CHECK(lf_adamw_init(&oa, 4) == 0 && lf_adamw_init(&ob, 4) == 0 && lf_adamw_init(&oc, 4) == 0);
+    lf_adamw_hparams hp = lf_adamw_hparams_default();
+    CHECK(lf_adamw_update(&oa, a, g, half, 2, 0.02, &hp) == 0);
+    CHECK(lf_adamw_update(&ob, b, g, full, 1, 0.01, &hp) == 0);     /* w at lr / 2 */
+    CHECK(lf_adamw_update(&oc, c, g, full + 1, 1, 0.02, &hp) == 0); /* b at lr */
+    CHECK(a[0] == b[0] && a[1] == b[1] && a[0] != 0.5f);
+    CHECK(a[2] == c[2] && a[3] == c[3] && a[2] != 2.0f);
+    half[0].lr_scale = -1;
+    CHECK(lf_adamw_update(&oa, a, g, half, 2, 0.02, &hp) != 0 &&
+          strstr(lf_error_get(), "learning-rate scale"));
+    half[0].lr_scale = NAN;
+    CHECK(lf_adamw_update(&oa, a, g, half, 2, 0.02, &hp) != 0);
+    lf_adamw_free(&oa);
+    lf_adamw_free(&ob);
+    lf_adamw_free(&oc);
+}
+
 int main(void)
 {
     check_program = "test_optim";
@@ -181,5 +210,6 @@ int main(void)
     RUN(test_clip);
     RUN(test_norm_threads);
     RUN(test_fused_clip_update);
+    RUN(test_lr_scale);
     return check_summary();
 }
