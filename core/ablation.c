@@ -193,8 +193,7 @@ int lf_ablation_observe(void *user, lf_encoder_attn *a)
                 continue;
             }
             const double num = lf_sumsq_diff(lin, dense, (size_t)(n * D));
-            double den = 0;
-            for (int64_t i = 0; i < n * D; i++) den += (double)dense[i] * (double)dense[i];
+            const double den = lf_sumsq(dense, (size_t)(n * D));
             out_v[it] = sqrt(num / den);
             if (!isfinite(out_v[it])) {
                 lf_error_set("non-finite output error (||P V||^2 = %g)", den);

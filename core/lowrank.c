@@ -88,8 +88,7 @@ int lf_lowrank_best_error(const double *sv, int64_t r, int64_t k, double *frob, 
 
 /* ---- Theorem 1: JL error ----------------------------------------------------- */
 
-/* Sum of squares of a float array in double. */
-static double lf_sumsq_f(const float *x, size_t count)
+double lf_sumsq(const float *x, size_t count)
 {
     double s = 0;
     for (size_t i = 0; i < count; i++) s += (double)x[i] * (double)x[i];
@@ -144,7 +143,7 @@ int lf_lowrank_jl_error(const float *p, int64_t m, int64_t n, int64_t k, const f
         lf_sgemm(0, 0, m, dw, n, 1.0f, p, n, w, dw, 0.0f, pw, dw);
         exact = pw;
     }
-    double norm2 = lf_sumsq_f(exact, (size_t)m * (size_t)cols);
+    double norm2 = lf_sumsq(exact, (size_t)m * (size_t)cols);
     if (!(norm2 > 0)) {
         lf_free(pw);
         if (mean) *mean = NAN;
@@ -255,7 +254,7 @@ int lf_lowrank_output_error(const float *q, const float *k, const float *v, cons
     for (int64_t i = 0; i < n; i++) {
         if (mask && !mask[i]) continue;
         num += lf_sumsq_diff(dense + i * dv, lin + i * dv, (size_t)dv);
-        den += lf_sumsq_f(dense + i * dv, (size_t)dv);
+        den += lf_sumsq(dense + i * dv, (size_t)dv);
     }
     if (!isfinite(num) || !isfinite(den)) {
         lf_error_set("output error: non-finite attention output (check the inputs)");

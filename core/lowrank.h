@@ -15,6 +15,11 @@
 
 #include "projection.h"
 
+/* sum_i x_i^2 in double, i in order. */
+double lf_sumsq(const float *x, size_t count);
+/* sum_i (x_i - y_i)^2 in double, i in order (float inputs: each difference is exact). */
+double lf_sumsq_diff(const float *x, const float *y, size_t count);
+
 /* Best rank-k approximation A_k of a matrix with singular values sv[r] (descending,
  * finite, >= 0: the output of lf_sv_compute), by Eckart-Young-Mirsky:
  *   frob = ||A - A_k||_F / ||A||_F = sqrt(sum_{i >= k} s_i^2 / sum_i s_i^2)
@@ -22,9 +27,6 @@
  * for k >= 0 (k = 0 gives 1 and 1). The tail sum is accumulated from the smallest
  * value up (compensated), not as total minus head, so a tail far below the total
  * keeps its relative accuracy. frob or spec may be NULL. */
-/* sum_i (x_i - y_i)^2 in double, i in order (float inputs: each difference is exact). */
-double lf_sumsq_diff(const float *x, const float *y, size_t count);
-
 int lf_lowrank_best_error(const double *sv, int64_t r, int64_t k, double *frob, double *spec);
 /* The same for ks[nk] (any order), into frob[nk] and spec[nk] (either may be NULL);
  * each value is bit-identical to lf_lowrank_best_error for that k. */

@@ -89,27 +89,29 @@ static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db)
  * chain of dependent additions, ~4 cycles each, which made LN statistics cost as much
  * as a matrix product.) */
 #define LN_LANES 8
-/* sum x[i] (and sum (x[i] - c)^2 into *sq when sq != NULL). */
-static double ln_sum(const real *x, int64_t C, double c, double *sq)
+/* sum x[i]. */
+static double ln_sum(const real *x, int64_t C)
 {
-    double a[LN_LANES] = {0}, q[LN_LANES] = {0};
+    double a[LN_LANES] = {0};
     int64_t i = 0;
     for (; i + LN_LANES <= C; i += LN_LANES)
-        for (int j = 0; j < LN_LANES; j++) {
-            const double t = (double)x[i + j];
-            a[j] += t;
-            q[j] += (t - c) * (t - c);
-        }
-    double s = 0, s2 = 0;
-    for (int j = 0; j < LN_LANES; j++) {
-        s += a[j];
-        s2 += q[j];
-    }
-    for (; i < C; i++) {
-        s += (double)x[i];
-        s2 += ((double)x[i] - c) * ((double)x[i] - c);
-    }
-    if (sq) *sq = s2;
+        for (int j = 0; j < LN_LANES; j++) a[j] += (double)x[i + j];
+    double s = 0;
+    for (int j = 0; j < LN_LANES; j++) s += a[j];
+    for (; i < C; i++) s += (double)x[i];
+    return s;
+}
+
+/* sum (x[i] - c)^2, in lanes as ln_sum. */
+static double ln_sqdev(const real *x, int64_t C, double c)
+{
+    double q[LN_LANES] = {0};
+    int64_t i = 0;
+    for (; i + LN_LANES <= C; i += LN_LANES)
+        for (int j = 0; j < LN_LANES; j++) q[j] += ((double)x[i + j] - c) * ((double)x[i + j] - c);
+    double s = 0;
+    for (int j = 0; j < LN_LANES; j++) s += q[j];
+    for (; i < C; i++) s += ((double)x[i] - c) * ((double)x[i] - c);
     return s;
 }
 
@@ -132,10 +134,8 @@ static double ln_dot(const real *x, const real *y, int64_t n)
 static void ln_row(const real *x, int64_t C, const real *g, const real *b, double eps, real *xhat,
                    double *rstd, real *y)
 {
-    const double mean = ln_sum(x, C, 0.0, NULL) / (double)C;
-    double var;
-    ln_sum(x, C, mean, &var);
-    var /= (double)C;
+    const double mean = ln_sum(x, C) / (double)C;
+    const double var = ln_sqdev(x, C, mean) / (double)C;
     const double inv = 1.0 / sqrt(var + eps);
     *rstd = inv;
     for (int64_t i = 0; i < C; i++) {
@@ -563,7 +563,7 @@ int MLM_FN(create)(struct MLM **out, const lf_mlm_config *cfg)
         if (cnt == 0) continue; /* pooling: no parameters */
         snprintf(name, sizeof name, "proj%d.%s", p, lf_proj_kind_name(pr->kind));
         add_group(m, &off, &arena, name, cnt, 1, pr->kind != LF_PROJ_GAUSSIAN);
-        m->groups[m->n_groups - 1].lr_scale = cfg->proj_lr_scale; /* 0: 1 (optim.h) */
+        m->groups[m->n_groups - 1].lr_scale = cfg->proj_lr_scale > 0 ? cfg->proj_lr_scale : 1.0;
     }
     m->n_params = off;
     m->params = lf_alloc(off, sizeof(real));

@@ -44,14 +44,15 @@ void lf_adamw_free(lf_adamw *opt)
 static int lf_groups_check(const char *fn, size_t n, const lf_param_group *groups, int n_groups)
 {
     if (n_groups < 0 || (n_groups > 0 && !groups)) LF_FAIL("%s: bad group table", fn);
-    for (int g = 0; g < n_groups; g++)
+    for (int g = 0; g < n_groups; g++) {
+        const char *name = groups[g].name ? groups[g].name : "?";
         if (groups[g].offset > n || groups[g].count > n - groups[g].offset)
-            LF_FAIL("%s: group %d (%s) [%zu, +%zu) lies outside the %zu parameters", fn, g,
-                    groups[g].name ? groups[g].name : "?", groups[g].offset, groups[g].count, n);
-    for (int g = 0; g < n_groups; g++)
+            LF_FAIL("%s: group %d (%s) [%zu, +%zu) lies outside the %zu parameters", fn, g, name,
+                    groups[g].offset, groups[g].count, n);
         if (!(groups[g].lr_scale >= 0 && isfinite(groups[g].lr_scale)))
             LF_FAIL("%s: group %d (%s) has learning-rate scale %g (must be >= 0; 0 means 1)", fn,
-                    g, groups[g].name ? groups[g].name : "?", groups[g].lr_scale);
+                    g, name, groups[g].lr_scale);
+    }
     return 0;
 }
 
