@@ -39,6 +39,7 @@ extern "C" {
 #endif
 
 /* C headers of the CPU library (no extern "C" of their own). */
+#include "mlm.h"
 #include "model.h"
 #include "projection.h"
 #include "spectrum.h"
@@ -316,6 +317,23 @@ int lf_encoder_forward_cuda(const lf_model_cuda *m, const int32_t *ids, const ui
  * does not converge (naming the matrix). */
 int lf_sv_batch_cuda(const float *a, int64_t count, int64_t m, int64_t n, lf_sv_method method,
                      double *sv);
+
+/* ---- masked-LM training (mlm_cuda.cu, mlm_ops_cuda.cu) ---------------------------- */
+
+/* lf_mlm_loss on the GPU for the model m (its configuration, projection plan and
+ * parameter layout; m must outlive the twin). emulate = 1 runs every step on the host
+ * instead (the kernels' bodies, lf_sgemm_emulate), for tests without a GPU. Creation
+ * fails for what the GPU path does not do yet: mean / max pooling and convolution
+ * projections, more than 32 heads. */
+typedef struct lf_mlm_cuda lf_mlm_cuda;
+int lf_mlm_cuda_create(lf_mlm_cuda **out, const lf_mlm *m, int emulate);
+void lf_mlm_cuda_free(lf_mlm_cuda *g);
+/* lf_mlm_loss's contract with HOST arrays: params (lf_mlm_param_count floats) are copied
+ * up, the batch too; *loss as lf_mlm_loss; with LF_MLM_BACKWARD the gradient is copied
+ * down into grads. Products in FP32 (cuBLAS), reductions in double in a fixed order:
+ * deterministic. Dropout is refused (LF_MLM_DROPOUT with a dropout > 0). */
+int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grads, const lf_mlm_batch *b,
+                     int flags, uint64_t dropout_step, double *loss, int64_t *n_masked);
 
 #ifdef __cplusplus
 }
