@@ -146,6 +146,11 @@ $(BIN)/bench: experiments/bench.c $(LIB) $(CUDA_LIB) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
 
+# bin/pretrain --device cuda: the driver links the CUDA library (LF_PRETRAIN_HAVE_CUDA).
+$(BIN)/pretrain: experiments/pretrain.c $(LIB) $(CUDA_LIB) $(wildcard core/*.h) $(wildcard core/cuda/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -DLF_PRETRAIN_HAVE_CUDA -Icore/cuda -I$(CUDA_HOME)/include $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
+
 $(BIN)/tests/test_cuda%: tests/test_cuda%.c tests/check.h $(wildcard tests/test_cuda*.h) \
                          $(wildcard core/cuda/*.h) $(wildcard core/*.h) $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)

@@ -157,6 +157,7 @@ char *lf_pretrain_fingerprint(const lf_pretrain_settings *s, const lf_pretrain_p
               (unsigned long long)c->source_checksum, (unsigned long long)c->vocab_checksum);
     if (c->vocab_map) /* compacted (lf_corpus_compact): the model's vocabulary differs */
         sb_printf(&b, "compact_vocab=%d\n", (int)c->vocab_size);
+    if (s->backend) sb_printf(&b, "device=%s\n", s->backend->device);
     if (b.bad) {
         lf_free(b.buf);
         lf_error_set("fingerprint: out of memory");
@@ -165,8 +166,18 @@ char *lf_pretrain_fingerprint(const lf_pretrain_settings *s, const lf_pretrain_p
     return b.buf;
 }
 
+/* The loss through the settings' backend, or lf_mlm_loss. */
+static int model_loss(const lf_pretrain_settings *s, lf_mlm *m, const lf_mlm_batch *b, int flags,
+                      uint64_t dropout_step, double *loss, int64_t *n_masked)
+{
+    if (s->backend)
+        return s->backend->loss(s->backend->user, m, b, flags, dropout_step, loss, n_masked);
+    return lf_mlm_loss(m, b, flags, dropout_step, loss, n_masked);
+}
+
 /* Validation through lf_mlm_validate: the model's loss on the batch's filled rows. */
 typedef struct {
+    const lf_pretrain_settings *s;
     lf_mlm *model;
 } val_ctx;
 
@@ -176,7 +187,7 @@ static int val_loss(void *ctx, const lf_mlm_data_batch *b, double *loss_sum)
     lf_mlm_batch mb = {b->rows, b->n, b->input, b->target, b->pad_mask};
     double loss;
     int64_t masked;
-    LF_TRY(lf_mlm_loss(v->model, &mb, 0, 0, &loss, &masked));
+    LF_TRY(model_loss(v->s, v->model, &mb, 0, 0, &loss, &masked));
     *loss_sum = loss * (double)masked;
     return 0;
 }
@@ -198,6 +209,7 @@ static int write_config(lf_h5 *h, const lf_pretrain_settings *s, const lf_pretra
                                : p->kind != LF_PROJ_LINEAR     ? "kind"
                                : s->proj_init_pool             ? "pool"
                                                                : "xavier"));
+    LF_TRY(lf_h5_config_string(h, "device", s->backend ? s->backend->device : "cpu"));
     LF_TRY(lf_h5_config_int(h, "layers", s->layers));
     LF_TRY(lf_h5_config_int(h, "dim", s->dim));
     LF_TRY(lf_h5_config_int(h, "heads", s->heads));
@@ -289,9 +301,10 @@ static int save_ckpt(run_state *r, const lf_pretrain_settings *s, const char *pa
     return lf_ckpt_save(path, &v);
 }
 
-static int validate(run_state *r, lf_mlm_data *data, int64_t step, double *loss_out)
+static int validate(const lf_pretrain_settings *s, run_state *r, lf_mlm_data *data, int64_t step,
+                    double *loss_out)
 {
-    val_ctx vc = {r->model};
+    val_ctx vc = {s, r->model};
     double loss;
     int64_t masked;
     LF_TRY(lf_mlm_validate(data, &r->batch, val_loss, &vc, &loss, &masked));
@@ -314,6 +327,10 @@ int lf_pretrain_run(const lf_pretrain_settings *s, const lf_pretrain_point *p, c
     if (!r.k) goto done;
     if (lf_pretrain_model_config(s, p, data->vocab_size, r.k, &mc)) goto done;
     if (lf_mlm_create(&r.model, &mc)) goto done;
+    if (s->backend && s->backend->attach && s->backend->attach(s->backend->user, r.model)) {
+        lf_error_prefix("%s", p->name);
+        goto done;
+    }
     r.fingerprint = lf_pretrain_fingerprint(s, p, c);
     if (!r.fingerprint) goto done;
     const size_t n = lf_mlm_param_count(r.model);
@@ -357,7 +374,7 @@ int lf_pretrain_run(const lf_pretrain_settings *s, const lf_pretrain_point *p, c
         const lf_plan *plan = lf_mlm_plan(r.model);
         if (lf_runlog_begin(r.log, (int64_t)n, plan ? plan->n_proj : 0)) goto done;
         double l0;
-        if (validate(&r, data, 0, &l0)) goto done;
+        if (validate(s, &r, data, 0, &l0)) goto done;
         outcome->final_val_loss = l0;
     }
 
@@ -381,7 +398,7 @@ int lf_pretrain_run(const lf_pretrain_settings *s, const lf_pretrain_point *p, c
         lf_mlm_batch mb = {r.batch.rows, r.batch.n, r.batch.input, r.batch.target,
                            r.batch.pad_mask};
         double lr = lf_lr_at(&sched, step), loss;
-        if (lf_mlm_loss(r.model, &mb, flags, (uint64_t)step, &loss, NULL)) goto done;
+        if (model_loss(s, r.model, &mb, flags, (uint64_t)step, &loss, NULL)) goto done;
         if (!isfinite(loss)) {
             lf_error_set("%s: training loss is %g at step %lld (diverged; lower --lr)", p->name,
                          loss, (long long)step + 1);
@@ -396,7 +413,7 @@ int lf_pretrain_run(const lf_pretrain_settings *s, const lf_pretrain_point *p, c
             goto done;
         if (step % s->eval_every == 0 || step == s->steps) {
             double vl;
-            if (validate(&r, data, step, &vl)) goto done;
+            if (validate(s, &r, data, step, &vl)) goto done;
             outcome->final_val_loss = vl;
         }
         if (s->ckpt_every > 0 && step % s->ckpt_every == 0 && step < s->steps)
@@ -417,6 +434,7 @@ done:
     if (r.log) lf_runlog_close(r.log); /* an error leaves the log unfinished */
     lf_mlm_batch_free(&r.batch);
     lf_adamw_free(&r.opt);
+    if (s->backend && s->backend->detach) s->backend->detach(s->backend->user);
     lf_mlm_free(r.model);
     lf_free(r.fingerprint);
     lf_free(r.k);

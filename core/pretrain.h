@@ -16,7 +16,9 @@
  * model, optimizer, schedule, total steps, batch, seed, masking, corpus checksum and
  * size). It is stored in the checkpoint and in the log's /config/fingerprint; resuming
  * under a different one is refused naming the setting that differs. Threads are not
- * in it: results are bit-identical for any thread count (mlm.h, optim.h).
+ * in it: results are bit-identical for any thread count (mlm.h, optim.h). A backend
+ * other than the CPU is (its line "device=NAME" only then, so CPU fingerprints stay as
+ * they were): another device rounds differently.
  */
 #ifndef LF_PRETRAIN_H
 #define LF_PRETRAIN_H
@@ -40,6 +42,19 @@ typedef struct {
     lf_proj_kind kind;
 } lf_pretrain_point;
 
+/* A replacement for lf_mlm_loss (same contract: loss, and with LF_MLM_BACKWARD the
+ * gradient in lf_mlm_grads(m)), e.g. the GPU twin of bin/pretrain --device cuda. attach
+ * is called with each point's model after it is built (before any loss), detach at the
+ * end of the point; either may be NULL. */
+typedef struct {
+    int (*attach)(void *user, lf_mlm *m);
+    int (*loss)(void *user, lf_mlm *m, const lf_mlm_batch *b, int flags, uint64_t dropout_step,
+                double *loss, int64_t *n_masked);
+    void (*detach)(void *user);
+    void *user;
+    const char *device; /* its name, recorded in /config and the fingerprint */
+} lf_pretrain_backend;
+
 /* Settings shared by all points. */
 typedef struct {
     int layers, dim, heads, ffn, pre_ln;
@@ -55,6 +70,7 @@ typedef struct {
     const char *corpus_path, *vocab_path;
     int64_t stop_after;          /* testing aid: stop as on SIGINT after this step (0: never) */
     int quiet;                   /* no progress lines */
+    const lf_pretrain_backend *backend; /* NULL: lf_mlm_loss on the CPU */
 } lf_pretrain_settings;
 
 typedef enum {

@@ -25,6 +25,9 @@
 #include "pretrain.h"
 #include "progress.h"
 #include "version.h"
+#ifdef LF_PRETRAIN_HAVE_CUDA
+#include "lf_cuda.h"
+#endif
 
 static const char *prog = "pretrain";
 
@@ -57,6 +60,10 @@ static void usage(FILE *to)
         "  --layers L --dim D --heads H [--ffn F]   model size (default 2, 128, 4, 4 D)\n"
         "  --pre-ln              pre-LN layers (default post-LN, as RoBERTa)\n"
         "  --dropout P           hidden dropout (default 0)\n"
+        "  --device D            cpu (default), cuda (forward and backward on the GPU; the\n"
+        "                        optimizer, checkpoints and logs stay on the host; no dropout,\n"
+        "                        no pooling/conv projections yet) or cuda-emulate (the GPU code\n"
+        "                        path run on the host, slow: for tests)\n"
         "  --steps N             updates per point (default 200)\n"
         "  --batch B             sequences per update (default 8)\n"
         "  --lr X                peak learning rate (default 1e-3)\n"
@@ -82,7 +89,7 @@ static void usage(FILE *to)
 }
 
 typedef struct {
-    const char *corpus, *vocab, *out, *projection, *schedule, *proj_init;
+    const char *corpus, *vocab, *out, *projection, *schedule, *proj_init, *device;
     int64_t *k, *seq_len, *nonuniform;
     int nk, nn, nnu;
     char **sharing;
@@ -119,7 +126,7 @@ static void parse_args(int argc, char **argv, args *a)
         O_CORPUS = 1000, O_VOCAB, O_K, O_SHARING, O_SEQ, O_NU, O_PROJ, O_STEPS, O_BATCH, O_LR,
         O_WARMUP, O_SCHED, O_EVAL, O_CKPT, O_LAYERS, O_DIM, O_HEADS, O_FFN, O_PRELN, O_DROP,
         O_CLIP, O_WD, O_VALSEQ, O_THREADS, O_SEED, O_SHARD, O_RESUME, O_FORCE, O_OUT, O_LIST,
-        O_QUIET, O_STOP, O_HELP, O_VERSION, O_COMPACT, O_PINIT, O_PLR
+        O_QUIET, O_STOP, O_HELP, O_VERSION, O_COMPACT, O_PINIT, O_PLR, O_DEVICE
     };
     static const struct option opts[] = {
         {"corpus", required_argument, 0, O_CORPUS}, {"vocab", required_argument, 0, O_VOCAB},
@@ -129,6 +136,7 @@ static void parse_args(int argc, char **argv, args *a)
         {"projection", required_argument, 0, O_PROJ}, {"steps", required_argument, 0, O_STEPS},
         {"proj-init", required_argument, 0, O_PINIT},
         {"proj-lr-scale", required_argument, 0, O_PLR},
+        {"device", required_argument, 0, O_DEVICE},
         {"batch", required_argument, 0, O_BATCH},   {"lr", required_argument, 0, O_LR},
         {"warmup", required_argument, 0, O_WARMUP}, {"schedule", required_argument, 0, O_SCHED},
         {"eval-every", required_argument, 0, O_EVAL},
@@ -147,6 +155,7 @@ static void parse_args(int argc, char **argv, args *a)
     memset(a, 0, sizeof *a);
     a->projection = "linear";
     a->proj_init = "xavier";
+    a->device = "cpu";
     a->schedule = "linear";
     a->layers = 2, a->dim = 128, a->heads = 4, a->ffn = -1;
     a->steps = 200, a->batch = 8, a->warmup = -1, a->eval_every = 50, a->val_seqs = 64;
@@ -169,6 +178,7 @@ static void parse_args(int argc, char **argv, args *a)
         case O_NU: nu = optarg; break;
         case O_PROJ: a->projection = optarg; break;
         case O_PINIT: a->proj_init = optarg; break;
+        case O_DEVICE: a->device = optarg; break;
         case O_SCHED: a->schedule = optarg; break;
         case O_OUT: a->out = optarg; break;
         case O_STEPS: I64("--steps", 1, INT32_MAX, &a->steps); break;
@@ -257,6 +267,18 @@ static void parse_args(int argc, char **argv, args *a)
     }
     lf_proj_kind kind;
     if (lf_proj_kind_parse(a->projection, &kind)) lf_error_prefix("--projection"), fail_usage();
+    if (strcmp(a->device, "cpu") != 0 && strcmp(a->device, "cuda") != 0 &&
+        strcmp(a->device, "cuda-emulate") != 0) {
+        lf_error_set("--device: expected cpu, cuda or cuda-emulate, got '%s'", a->device);
+        fail_usage();
+    }
+#ifndef LF_PRETRAIN_HAVE_CUDA
+    if (strcmp(a->device, "cpu") != 0) {
+        lf_error_set("--device %s: this bin/pretrain was built without CUDA (no nvcc at build time)",
+                     a->device);
+        fail_usage();
+    }
+#endif
     if (strcmp(a->proj_init, "xavier") != 0 && strcmp(a->proj_init, "pool") != 0) {
         lf_error_set("--proj-init: expected xavier or pool, got '%s'", a->proj_init);
         fail_usage();
@@ -483,6 +505,14 @@ int main(int argc, char **argv)
         .nonuniform_k = a.nonuniform, .corpus_path = a.corpus, .vocab_path = a.vocab,
         .stop_after = a.stop_after, .quiet = a.quiet};
     lf_decay_parse(a.schedule, &s.decay);
+#ifdef LF_PRETRAIN_HAVE_CUDA
+    lf_pretrain_backend backend;
+    if (strcmp(a.device, "cpu") != 0) {
+        if (lf_pretrain_backend_cuda(&backend, strcmp(a.device, "cuda-emulate") == 0))
+            fail_usage();
+        s.backend = &backend;
+    }
+#endif
 
     int np = 0;
     lf_pretrain_point *pts = make_points(&a, &np);
@@ -606,6 +636,9 @@ int main(int argc, char **argv)
     lf_free(pts);
     lf_free(a.k), lf_free(a.seq_len), lf_free(a.nonuniform);
     lf_cli_names_free(a.sharing);
+#ifdef LF_PRETRAIN_HAVE_CUDA
+    if (s.backend) lf_pretrain_backend_cuda_free(&backend);
+#endif
     if (status)
         fprintf(stderr, "%s: interrupted; checkpoint saved, continue with --resume\n", prog);
     return status;

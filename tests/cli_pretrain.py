@@ -356,6 +356,40 @@ rc, out, err = run(*TINY, *cv, "--resume", "--out", "cv")
 report("--resume of a compact-vocabulary run without --compact-vocab refused",
        one_line_error(rc, err)[0] and "other settings" in err, err)
 
+# --device: refused values; cuda-emulate (the CUDA code path on the host, when the build has
+# CUDA) trains the same trajectory as the CPU within float rounding: the same steps in other
+# summation orders (test_cuda_mlm bounds one step at 1e-5 relative in the loss); over 6
+# updates the losses stay within 1e-4 relative, a wrong gradient anywhere moves them by more.
+rc, out, err = run(*TINY, "--steps", "2", "--device", "gpu", "--out", "dev_bad")
+report("--device gpu refused", one_line_error(rc, err)[0] and "--device" in err and
+       not os.path.exists("dev_bad"), err)
+rc, out, err = run(*TINY, "--steps", "6", "--k", "8", "--device", "cuda-emulate", "--out", "dev_emu")
+if rc == 2 and "built without CUDA" in err:
+    print("SKIPPED --device cuda-emulate: this build has no CUDA (no nvcc)")
+else:
+    rc1, out1, err1 = run(*TINY, "--steps", "6", "--k", "8", "--out", "dev_cpu")
+    ok, detail = rc == 0 and rc1 == 0, f"rc {rc} {rc1} {err[-300:]} {err1[-300:]}"
+    if ok:
+        for p in ("n32_dense", "n32_k8_none"):
+            with h5py.File(f"dev_emu/{p}.h5", "r") as e, h5py.File(f"dev_cpu/{p}.h5", "r") as c:
+                le, lc = e["train/loss"][:], c["train/loss"][:]
+                rel = float(np.max(np.abs(le - lc) / np.abs(lc)))
+                dev = e["config"].attrs["device"]
+                dev = dev.decode() if isinstance(dev, bytes) else dev
+                fp = e["config"].attrs["fingerprint"]
+                fp = fp.decode() if isinstance(fp, bytes) else fp
+                fpc = c["config"].attrs["fingerprint"]
+                fpc = fpc.decode() if isinstance(fpc, bytes) else fpc
+                ok &= len(le) == 6 and rel <= 1e-4 and dev == "cuda-emulate"
+                ok &= "device=cuda-emulate" in fp and "device=" not in fpc
+                ok &= int(e.attrs["complete"]) == 1
+                detail += f" {p}: max rel. loss difference {rel:.2g}"
+    report("--device cuda-emulate: the CPU's losses within 1e-4 relative over 6 updates, "
+           "device in /config and the fingerprint", ok, detail)
+    rc, out, err = run(*TINY, "--steps", "6", "--k", "8", "--resume", "--out", "dev_emu")
+    report("--resume of a cuda-emulate run on the CPU refused",
+           one_line_error(rc, err)[0] and "other settings" in err, err)
+
 left = glob.glob("**/*.tmp.*", recursive=True)
 report("no temporary files left anywhere", not left, f"{left}")
 raise SystemExit(suite.finish())

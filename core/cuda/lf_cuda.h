@@ -40,6 +40,7 @@ extern "C" {
 
 /* C headers of the CPU library (no extern "C" of their own). */
 #include "mlm.h"
+#include "pretrain.h"
 #include "model.h"
 #include "projection.h"
 #include "spectrum.h"
@@ -334,6 +335,12 @@ void lf_mlm_cuda_free(lf_mlm_cuda *g);
  * deterministic. Dropout is refused (LF_MLM_DROPOUT with a dropout > 0). */
 int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grads, const lf_mlm_batch *b,
                      int flags, uint64_t dropout_step, double *loss, int64_t *n_masked);
+/* bin/pretrain --device cuda (emulate 0; fails when there is no GPU) or cuda-emulate
+ * (emulate 1: the GPU code path on the host, slow, for tests): a backend (pretrain.h) whose
+ * loss is lf_mlm_cuda_loss. The optimizer, checkpoints and logs stay on the host. Free
+ * with lf_pretrain_backend_cuda_free. */
+int lf_pretrain_backend_cuda(lf_pretrain_backend *out, int emulate);
+void lf_pretrain_backend_cuda_free(lf_pretrain_backend *b);
 
 #ifdef __cplusplus
 }

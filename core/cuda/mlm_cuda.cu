@@ -701,3 +701,59 @@ extern "C" int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grad
     LF_TRY(lf_tr_embed_grad(g->dev, de, g->ids, rows, n, C, G + g->tok, G + g->pos));
     return down(g, grads, G, g->n_params * sizeof(float));
 }
+
+// ---- bin/pretrain's backend (pretrain.h) ------------------------------------------------------
+
+namespace {
+struct backend_state {
+    lf_mlm_cuda *g;
+    int emulate;
+};
+} // namespace
+
+static int backend_attach(void *user, lf_mlm *m)
+{
+    backend_state *s = (backend_state *)user;
+    lf_mlm_cuda_free(s->g);
+    s->g = NULL;
+    return lf_mlm_cuda_create(&s->g, m, s->emulate);
+}
+
+static int backend_loss(void *user, lf_mlm *m, const lf_mlm_batch *b, int flags,
+                        uint64_t dropout_step, double *loss, int64_t *n_masked)
+{
+    backend_state *s = (backend_state *)user;
+    if (!s->g) LF_FAIL("mlm cuda: no model attached");
+    return lf_mlm_cuda_loss(s->g, lf_mlm_params(m), (flags & LF_MLM_BACKWARD) ? lf_mlm_grads(m) : NULL,
+                            b, flags, dropout_step, loss, n_masked);
+}
+
+static void backend_detach(void *user)
+{
+    backend_state *s = (backend_state *)user;
+    lf_mlm_cuda_free(s->g);
+    s->g = NULL;
+}
+
+extern "C" int lf_pretrain_backend_cuda(lf_pretrain_backend *out, int emulate)
+{
+    memset(out, 0, sizeof *out);
+    if (!emulate && lf_cuda_device_count() < 1) LF_FAIL("--device cuda: no CUDA device found");
+    backend_state *s = (backend_state *)calloc(1, sizeof *s);
+    if (!s) LF_FAIL("mlm cuda: out of memory");
+    s->emulate = emulate;
+    out->attach = backend_attach;
+    out->loss = backend_loss;
+    out->detach = backend_detach;
+    out->user = s;
+    out->device = emulate ? "cuda-emulate" : "cuda";
+    return 0;
+}
+
+extern "C" void lf_pretrain_backend_cuda_free(lf_pretrain_backend *b)
+{
+    if (!b || !b->user) return;
+    backend_detach(b->user);
+    free(b->user);
+    b->user = NULL;
+}
