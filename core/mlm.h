@@ -30,7 +30,8 @@
  * in B and n (it grows to cover both otherwise).
  *
  * Not here (yet): dropout on the attention probabilities; RoBERTa's LM-head transform
- * (dense + GELU + LN before the tied output layer); a CUDA path.
+ * (dense + GELU + LN before the tied output layer). The GPU twin of lf_mlm_loss is
+ * lf_mlm_cuda_loss (core/cuda/lf_cuda.h).
  *
  * Determinism: every parallel loop writes disjoint outputs, every reduction (bias and
  * LayerNorm gradients, embedding scatter, shared projection gradients, loss) runs in
