@@ -109,6 +109,10 @@ enum { LF_MLM_BACKWARD = 1, LF_MLM_DROPOUT = 2 };
 LF_MLM_DECLARE(lf_mlm, float, lf_mlm_)
 LF_MLM_DECLARE(lf_mlm64, double, lf_mlm64_)
 
+/* The batch's sizes, ids and targets against the configuration c: 0, or -1 with one error
+ * line prefixed fn naming the first bad entry (lf_mlm_loss and its GPU twin call it). */
+int lf_mlm_batch_check(const lf_mlm_config *c, const lf_mlm_batch *b, const char *fn);
+
 /* Sensible small defaults (vocab 256, n 128, C 128, 4 heads, 4 layers, F 512, post-LN,
  * dense, no dropout, ln_eps 1e-5, init_std 0.02, seed 1). */
 lf_mlm_config lf_mlm_config_default(void);

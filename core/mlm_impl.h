@@ -1126,38 +1126,11 @@ static void layer_backward(struct MLM *m, int64_t l, const uint8_t *mask, double
     }
 }
 
-static int batch_check(const struct MLM *m, const lf_mlm_batch *b)
-{
-    const char *fn = "mlm loss";
-    const lf_mlm_config *c = &m->cfg;
-    if (!b || !b->ids || !b->targets) LF_FAIL("%s: NULL batch, ids or targets", fn);
-    if (b->B < 1 || b->n < 1 || b->n > c->max_len)
-        LF_FAIL("%s: batch %lld x %lld: need B >= 1 and 1 <= n <= %d (max_len)", fn,
-                (long long)b->B, (long long)b->n, c->max_len);
-    int64_t widest = 3 * (int64_t)c->dim;
-    if (c->ffn > widest) widest = c->ffn;
-    if (c->vocab > widest) widest = c->vocab;
-    if (b->B > INT32_MAX / b->n || b->B * b->n > INT32_MAX / widest)
-        LF_FAIL("%s: batch %lld x %lld is too large", fn, (long long)b->B, (long long)b->n);
-    for (int64_t i = 0; i < b->B * b->n; i++) {
-        if (b->ids[i] < 0 || b->ids[i] >= c->vocab)
-            LF_FAIL("%s: token id %d at sequence %lld position %lld is outside [0, %d)", fn,
-                    (int)b->ids[i], (long long)(i / b->n), (long long)(i % b->n), c->vocab);
-        if (b->targets[i] < -1 || b->targets[i] >= c->vocab)
-            LF_FAIL("%s: target %d at sequence %lld position %lld is outside [-1, %d)", fn,
-                    (int)b->targets[i], (long long)(i / b->n), (long long)(i % b->n), c->vocab);
-        if (b->targets[i] >= 0 && b->mask && !b->mask[i])
-            LF_FAIL("%s: target at padded sequence %lld position %lld", fn, (long long)(i / b->n),
-                    (long long)(i % b->n));
-    }
-    return 0;
-}
-
 int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropout_step,
                  double *loss, int64_t *n_masked)
 {
     if (!m || !loss) LF_FAIL("mlm loss: NULL model or loss");
-    LF_TRY(batch_check(m, b));
+    LF_TRY(lf_mlm_batch_check(&m->cfg, b, "mlm loss"));
     LF_TRY(ws_ensure(m, b->B, b->n));
     m->ws.B = b->B;
     m->ws.n = b->n;

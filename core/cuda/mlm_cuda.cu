@@ -571,30 +571,6 @@ static int layer_backward(lf_mlm_cuda *g, const step &s, int64_t l, float *dx)
 
 // ---- the step -------------------------------------------------------------------------------
 
-static int batch_check(const lf_mlm_cuda *g, const lf_mlm_batch *b)
-{
-    const char *fn = "mlm cuda loss";
-    const lf_mlm_config *c = &g->cfg;
-    if (!b || !b->ids || !b->targets) LF_FAIL("%s: NULL batch, ids or targets", fn);
-    if (b->B < 1 || b->n < 1 || b->n > c->max_len)
-        LF_FAIL("%s: batch %lld x %lld: need B >= 1 and 1 <= n <= %d (max_len)", fn,
-                (long long)b->B, (long long)b->n, c->max_len);
-    if (b->B > 65535 || b->B * b->n > INT32_MAX / (c->vocab > 3 * c->dim ? c->vocab : 3 * c->dim))
-        LF_FAIL("%s: batch %lld x %lld is too large", fn, (long long)b->B, (long long)b->n);
-    for (int64_t i = 0; i < b->B * b->n; i++) {
-        if (b->ids[i] < 0 || b->ids[i] >= c->vocab)
-            LF_FAIL("%s: token id %d at sequence %lld position %lld is outside [0, %d)", fn,
-                    (int)b->ids[i], (long long)(i / b->n), (long long)(i % b->n), c->vocab);
-        if (b->targets[i] < -1 || b->targets[i] >= c->vocab)
-            LF_FAIL("%s: target %d at sequence %lld position %lld is outside [-1, %d)", fn,
-                    (int)b->targets[i], (long long)(i / b->n), (long long)(i % b->n), c->vocab);
-        if (b->targets[i] >= 0 && b->mask && !b->mask[i])
-            LF_FAIL("%s: target at padded sequence %lld position %lld", fn, (long long)(i / b->n),
-                    (long long)(i % b->n));
-    }
-    return 0;
-}
-
 extern "C" int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grads,
                                 const lf_mlm_batch *b, int flags, uint64_t dropout_step,
                                 double *loss, int64_t *n_masked)
@@ -605,7 +581,8 @@ extern "C" int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grad
     if (backward && !grads) LF_FAIL("mlm cuda loss: NULL gradient");
     if ((flags & LF_MLM_DROPOUT) && g->cfg.dropout > 0)
         LF_FAIL("mlm cuda loss: dropout is not on the GPU yet (train with --dropout 0)");
-    LF_TRY(batch_check(g, b));
+    LF_TRY(lf_mlm_batch_check(&g->cfg, b, "mlm cuda loss"));
+    if (b->B > 65535) LF_FAIL("mlm cuda loss: batch of %lld sequences (at most 65535)", (long long)b->B);
     LF_TRY(ws_ensure(g, b->B, b->n));
     const lf_mlm_config *c = &g->cfg;
     step s;
