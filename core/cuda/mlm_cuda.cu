@@ -71,15 +71,16 @@ static void *buf_alloc(lf_mlm_cuda *g, size_t count, size_t size)
     return p;
 }
 
-static void bufs_free(lf_mlm_cuda *g)
+// Frees the buffers from index `from` on (0: all; 2: the work space, keeping P and G).
+static void bufs_free(lf_mlm_cuda *g, int from)
 {
-    for (int i = 0; i < g->n_bufs; i++) {
+    for (int i = from; i < g->n_bufs; i++) {
         if (g->dev)
             lf_cuda_free(g->bufs[i]);
         else
             free(g->bufs[i]);
     }
-    g->n_bufs = 0;
+    if (from < g->n_bufs) g->n_bufs = from;
 }
 
 static int up(const lf_mlm_cuda *g, void *dst, const void *src, size_t bytes)
@@ -168,7 +169,7 @@ static int ln_back(lf_mlm_cuda *g, const float *dy, const float *xhat, const dou
 extern "C" void lf_mlm_cuda_free(lf_mlm_cuda *g)
 {
     if (!g) return;
-    bufs_free(g);
+    bufs_free(g, 0);
     free(g->lay);
     free(g->proj_off);
     free(g->h_masked);
@@ -246,14 +247,7 @@ static int ws_ensure(lf_mlm_cuda *g, int64_t B, int64_t n)
     if (B <= g->capB && n <= g->capN) return 0;
     if (B < g->capB) B = g->capB; // grow to cover both the old and the new batch
     if (n < g->capN) n = g->capN;
-    // keep P and G (the first two buffers)
-    for (int i = 2; i < g->n_bufs; i++) {
-        if (g->dev)
-            lf_cuda_free(g->bufs[i]);
-        else
-            free(g->bufs[i]);
-    }
-    g->n_bufs = 2;
+    bufs_free(g, 2); // keep P and G, the first two buffers
     free(g->h_masked);
     free(g->h_targets);
     free(g->h_slots);
