@@ -275,9 +275,10 @@ static int ws_ensure(lf_mlm_cuda *g, int64_t B, int64_t n)
     A(v, L * rows * C, float);
     A(p, L * (size_t)B * H * (size_t)n * W, float);
     A(ctx, L * rows * C, float);
-    A(ain, L * rows * C, float);
+    const size_t pre = c->pre_ln ? L * rows * C : 0; // post-LN: ain is x, fin is h
+    A(ain, pre, float);
     A(h, L * rows * C, float);
-    A(fin, L * rows * C, float);
+    A(fin, pre, float);
     A(xh1, L * rows * C, float);
     A(xh2, L * rows * C, float);
     A(u, L * rows * F, float);
@@ -346,7 +347,7 @@ static float *fin_of(lf_mlm_cuda *g, const step &s, int64_t l)
 
 // The projection of layer l, head h, which (0 = E, 1 = F): weights and scale.
 static const lf_proj *proj_of(lf_mlm_cuda *g, int64_t l, int64_t h, int which, const float **w,
-                              float *alpha, int *index)
+                              float *alpha)
 {
     const int p = g->plan->index[(l * g->cfg.heads + h) * 2 + which];
     const lf_proj *pr = &g->plan->proj[p];
@@ -354,14 +355,35 @@ static const lf_proj *proj_of(lf_mlm_cuda *g, int64_t l, int64_t h, int which, c
     *w = g->P + g->proj_off[p];
     *alpha = (pr->kind == LF_PROJ_GAUSSIAN && kp < pr->k) ? (float)sqrt((double)pr->k / (double)kp)
                                                          : 1.0f;
-    if (index) *index = p;
     return pr;
+}
+
+// Head h of layer l as attention reads it: its keys and values (Linformer: the projected
+// ones), their stride from one sequence to the next, their number w (the width of the
+// probabilities), and which of them count (valid + b valid_stride; NULL: all).
+struct head_kv {
+    float *keys, *vals;
+    int64_t stride, w;
+    const uint8_t *valid;
+    int64_t valid_stride;
+};
+
+static head_kv kv_of(lf_mlm_cuda *g, const step &s, int64_t l, int64_t h)
+{
+    const int64_t B = s.B, n = s.n, H = s.H, D = s.D, K = g->kmax;
+    if (g->cfg.linformer) {
+        const int64_t off = (l * B * H + h) * K * D;
+        return head_kv{g->kb + off, g->vb + off, H * K * D, g->cfg.k[l * H + h],
+                       g->slots + (l * B * H + h) * 2 * K, H * 2 * K};
+    }
+    const int64_t off = l * s.rows * s.C + h * n * D;
+    return head_kv{g->k + off, g->v + off, H * n * D, n, s.mask, n};
 }
 
 static int attention_forward(lf_mlm_cuda *g, const step &s, int64_t l)
 {
     const int64_t B = s.B, n = s.n, rows = s.rows, C = s.C, H = s.H, D = s.D;
-    const int64_t K = g->kmax, W = g->cfg.linformer ? K : n;
+    const int64_t W = g->cfg.linformer ? g->kmax : n;
     const layer_off &lo = g->lay[l];
     float *q = g->q + l * rows * C, *k = g->k + l * rows * C, *v = g->v + l * rows * C;
     float *ctx = g->ctx + l * rows * C, *p = g->p + l * B * H * n * W;
@@ -369,29 +391,22 @@ static int attention_forward(lf_mlm_cuda *g, const step &s, int64_t l)
     LF_TRY(lf_tr_qkv_split(g->dev, g->qkv, g->P + lo.bqkv, s.mask, B, n, H, D, q, k, v));
     const float scale = (float)(1.0 / sqrt((double)D));
     for (int64_t h = 0; h < H; h++) {
-        const float *qh = q + h * n * D, *kh = k + h * n * D, *vh = v + h * n * D;
+        const float *qh = q + h * n * D;
+        const head_kv kv = kv_of(g, s, l, h);
+        if (g->cfg.linformer) // Kb = E K, Vb = F V
+            for (int which = 0; which < 2; which++) {
+                const float *w;
+                float alpha;
+                const lf_proj *pr = proj_of(g, l, h, which, &w, &alpha);
+                LF_TRY(mmb(g, 0, 0, kv.w, D, n, alpha, w, pr->n, 0, (which ? v : k) + h * n * D, D,
+                           H * n * D, 0, which ? kv.vals : kv.keys, D, kv.stride, B));
+            }
         float *ph = p + h * n * W;
-        if (g->cfg.linformer) {
-            const int64_t kp = g->cfg.k[l * H + h];
-            float *kbh = g->kb + l * B * H * K * D + h * K * D, *vbh = g->vb + l * B * H * K * D + h * K * D;
-            const float *ew, *fw;
-            float ae, af;
-            const lf_proj *pe = proj_of(g, l, h, 0, &ew, &ae, NULL), *pf = proj_of(g, l, h, 1, &fw, &af, NULL);
-            LF_TRY(mmb(g, 0, 0, kp, D, n, ae, ew, pe->n, 0, kh, D, H * n * D, 0, kbh, D, H * K * D, B));
-            LF_TRY(mmb(g, 0, 0, kp, D, n, af, fw, pf->n, 0, vh, D, H * n * D, 0, vbh, D, H * K * D, B));
-            LF_TRY(mmb(g, 0, 1, n, kp, D, scale, qh, D, H * n * D, kbh, D, H * K * D, 0, ph, kp,
-                       H * n * K, B));
-            const uint8_t *slot = g->slots + (l * B * H + h) * 2 * K;
-            LF_TRY(lf_tr_softmax(g->dev, ph, B, H * n * K, n, kp, kp, slot, H * 2 * K));
-            LF_TRY(mmb(g, 0, 0, n, D, kp, 1, ph, kp, H * n * K, vbh, D, H * K * D, 0, ctx + h * D,
-                       C, n * C, B));
-        } else {
-            LF_TRY(mmb(g, 0, 1, n, n, D, scale, qh, D, H * n * D, kh, D, H * n * D, 0, ph, n,
-                       H * n * n, B));
-            LF_TRY(lf_tr_softmax(g->dev, ph, B, H * n * n, n, n, n, s.mask, n));
-            LF_TRY(mmb(g, 0, 0, n, D, n, 1, ph, n, H * n * n, vh, D, H * n * D, 0, ctx + h * D, C,
-                       n * C, B));
-        }
+        LF_TRY(mmb(g, 0, 1, n, kv.w, D, scale, qh, D, H * n * D, kv.keys, D, kv.stride, 0, ph, kv.w,
+                   H * n * W, B));
+        LF_TRY(lf_tr_softmax(g->dev, ph, B, H * n * W, n, kv.w, kv.w, kv.valid, kv.valid_stride));
+        LF_TRY(mmb(g, 0, 0, n, D, kv.w, 1, ph, kv.w, H * n * W, kv.vals, D, kv.stride, 0,
+                   ctx + h * D, C, n * C, B));
     }
     return 0;
 }
@@ -444,43 +459,31 @@ static int attention_backward(lf_mlm_cuda *g, const step &s, int64_t l, const fl
     const int learn = lin && g->cfg.kind == LF_PROJ_LINEAR;
     if (learn) LF_TRY(zero(g, g->pg, (size_t)(B * H * 2 * g->pg_stride) * sizeof(float)));
     for (int64_t h = 0; h < H; h++) {
-        const float *qh = q + h * n * D, *kh = k + h * n * D, *vh = v + h * n * D, *ph = p + h * n * W;
-        const float *doh = dctx + h * D;
+        const float *qh = q + h * n * D, *ph = p + h * n * W, *doh = dctx + h * D;
+        const head_kv kv = kv_of(g, s, l, h);
+        const int64_t w = kv.w, ps = H * n * W;
         float *dph = g->dp + h * n * W, *dkh = g->dk + h * n * D, *dvh = g->dv + h * n * D;
-        if (lin) {
-            const int64_t kp = g->cfg.k[l * H + h];
-            const float *kbh = g->kb + l * B * H * K * D + h * K * D, *vbh = g->vb + l * B * H * K * D + h * K * D;
-            float *dkbh = g->dkb + h * K * D, *dvbh = g->dvb + h * K * D;
-            // dVb = P^T dO, dP = dO Vb^T, dS = P .* (dP - rowsum(dP .* P))
-            LF_TRY(mmb(g, 1, 0, kp, D, n, 1, ph, kp, H * n * K, doh, C, n * C, 0, dvbh, D, H * K * D, B));
-            LF_TRY(mmb(g, 0, 1, n, kp, D, 1, doh, C, n * C, vbh, D, H * K * D, 0, dph, kp, H * n * K, B));
-            LF_TRY(lf_tr_softmax_backward(g->dev, ph, dph, B, H * n * K, n, kp, kp));
-            LF_TRY(mmb(g, 0, 0, n, D, kp, scale, dph, kp, H * n * K, kbh, D, H * K * D, 0,
-                       dqkv + h * D, 3 * C, n * 3 * C, B));
-            LF_TRY(mmb(g, 1, 0, kp, D, n, scale, dph, kp, H * n * K, qh, D, H * n * D, 0, dkbh, D,
-                       H * K * D, B));
-            // through the projections: dK = E^T dKb, dE (per sequence) = dKb K^T
-            for (int which = 0; which < 2; which++) {
-                const float *w;
-                float alpha;
-                const lf_proj *pr = proj_of(g, l, h, which, &w, &alpha, NULL);
-                const float *dxb = which ? dvbh : dkbh, *x = which ? vh : kh;
-                float *dx = which ? dvh : dkh;
-                LF_TRY(mmb(g, 1, 0, n, D, kp, alpha, w, pr->n, 0, dxb, D, H * K * D, 0, dx, D,
-                           H * n * D, B));
-                if (learn)
-                    LF_TRY(mmb(g, 0, 1, kp, n, D, alpha, dxb, D, H * K * D, x, D, H * n * D, 0,
-                               g->pg + (h * 2 + which) * g->pg_stride, pr->n,
-                               H * 2 * g->pg_stride, B));
-            }
-        } else {
-            LF_TRY(mmb(g, 1, 0, n, D, n, 1, ph, n, H * n * n, doh, C, n * C, 0, dvh, D, H * n * D, B));
-            LF_TRY(mmb(g, 0, 1, n, n, D, 1, doh, C, n * C, vh, D, H * n * D, 0, dph, n, H * n * n, B));
-            LF_TRY(lf_tr_softmax_backward(g->dev, ph, dph, B, H * n * n, n, n, n));
-            LF_TRY(mmb(g, 0, 0, n, D, n, scale, dph, n, H * n * n, kh, D, H * n * D, 0,
-                       dqkv + h * D, 3 * C, n * 3 * C, B));
-            LF_TRY(mmb(g, 1, 0, n, D, n, scale, dph, n, H * n * n, qh, D, H * n * D, 0, dkh, D,
-                       H * n * D, B));
+        // the gradients of what attention read: dK, dV, or Linformer's dKb, dVb (kv.stride)
+        float *dkeys = lin ? g->dkb + h * K * D : dkh, *dvals = lin ? g->dvb + h * K * D : dvh;
+        // dV = P^T dO, dP = dO V^T, dS = P .* (dP - rowsum(dP .* P)), dQ = dS K, dK = dS^T Q
+        LF_TRY(mmb(g, 1, 0, w, D, n, 1, ph, w, ps, doh, C, n * C, 0, dvals, D, kv.stride, B));
+        LF_TRY(mmb(g, 0, 1, n, w, D, 1, doh, C, n * C, kv.vals, D, kv.stride, 0, dph, w, ps, B));
+        LF_TRY(lf_tr_softmax_backward(g->dev, ph, dph, B, ps, n, w, w));
+        LF_TRY(mmb(g, 0, 0, n, D, w, scale, dph, w, ps, kv.keys, D, kv.stride, 0, dqkv + h * D,
+                   3 * C, n * 3 * C, B));
+        LF_TRY(mmb(g, 1, 0, w, D, n, scale, dph, w, ps, qh, D, H * n * D, 0, dkeys, D, kv.stride, B));
+        if (!lin) continue;
+        // through the projections: dK = E^T dKb, dE (per sequence) = dKb K^T
+        for (int which = 0; which < 2; which++) {
+            const float *pw;
+            float alpha;
+            const lf_proj *pr = proj_of(g, l, h, which, &pw, &alpha);
+            const float *dxb = which ? dvals : dkeys, *x = (which ? v : k) + h * n * D;
+            LF_TRY(mmb(g, 1, 0, n, D, w, alpha, pw, pr->n, 0, dxb, D, kv.stride, 0,
+                       which ? dvh : dkh, D, H * n * D, B));
+            if (learn)
+                LF_TRY(mmb(g, 0, 1, w, n, D, alpha, dxb, D, kv.stride, x, D, H * n * D, 0,
+                           g->pg + (h * 2 + which) * g->pg_stride, pr->n, H * 2 * g->pg_stride, B));
         }
     }
     LF_TRY(lf_tr_kv_merge(g->dev, g->dk, g->dv, s.mask, B, n, H, D, dqkv));
