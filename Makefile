@@ -129,7 +129,7 @@ $(BIN)/%: analysis/%.c $(LIB) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $< -o $@ $(LIB) $(LDFLAGS_ALL) $(LDLIBS_ALL)
 
-$(BIN)/tests/%: tests/%.c tests/check.h $(LIB) $(wildcard core/*.h)
+$(BIN)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB) $(wildcard core/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests $< -o $@ $(LIB) $(LDFLAGS_ALL) $(LDLIBS_ALL)
 
@@ -151,7 +151,7 @@ $(BIN)/pretrain: experiments/pretrain.c $(LIB) $(CUDA_LIB) $(wildcard core/*.h) 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -DLF_PRETRAIN_HAVE_CUDA -Icore/cuda -I$(CUDA_HOME)/include $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)
 
-$(BIN)/tests/test_cuda%: tests/test_cuda%.c tests/check.h $(wildcard tests/test_cuda*.h) \
+$(BIN)/tests/test_cuda%: tests/test_cuda%.c $(wildcard tests/*.h) \
                          $(wildcard core/cuda/*.h) $(wildcard core/*.h) $(CUDA_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests -Icore/cuda -I$(CUDA_HOME)/include $< -o $@ $(CUDA_LIB) $(LIB) $(LDFLAGS_ALL) $(CUDA_LIBS) $(LDLIBS_ALL)

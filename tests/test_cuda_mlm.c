@@ -19,38 +19,12 @@
 #include <string.h>
 
 #include "check.h"
+#include "mlm_tiny.h"
 #include "mlm.h"
 #include "rng.h"
 #include "test_cuda_util.h"
 
-enum { TV = 11, TN = 8, TC = 8, TH = 2, TL = 2, TF = 16, TB = 3 };
-
-static int64_t tk[TL * TH];
-static const int64_t k_uni[TL * TH] = {4, 4, 4, 4};
-static const int64_t k_non[TL * TH] = {4, 2, 3, 5};
-
-static lf_mlm_config tiny(int linformer, lf_sharing sh, lf_proj_kind kind, int pre_ln,
-                          const int64_t *k)
-{
-    lf_mlm_config c = lf_mlm_config_default();
-    c.vocab = TV;
-    c.max_len = TN;
-    c.dim = TC;
-    c.heads = TH;
-    c.layers = TL;
-    c.ffn = TF;
-    c.pre_ln = pre_ln;
-    c.linformer = linformer;
-    c.sharing = sh;
-    c.kind = kind;
-    if (linformer) {
-        memcpy(tk, k, sizeof tk);
-        c.k = tk;
-    }
-    c.init_std = 0.5; /* attention far from uniform */
-    c.seed = 7;
-    return c;
-}
+enum { TB = 3 };
 
 /* TB sequences of length n: sequence 0 with a padded position in the middle, sequence 2
  * all padding but its first token (padded), sequence 1 full; about half of the real
@@ -78,23 +52,6 @@ static void tiny_batch_init(tiny_batch *t, int64_t n, int padded)
     }
     t->targets[0] = 5;
     t->b = (lf_mlm_batch){TB, n, t->ids, t->targets, padded ? t->mask : NULL};
-}
-
-/* Moves every trainable parameter off its initial value (float model), then copies the
- * values into the float64 model. */
-static void perturb(lf_mlm *f, lf_mlm64 *d)
-{
-    float *p = lf_mlm_params(f);
-    double *q = lf_mlm64_params(d);
-    lf_rng r;
-    lf_rng_init(&r, 5, 1);
-    const lf_param_group *g;
-    int ng = lf_mlm_groups(f, &g);
-    for (int i = 0; i < ng; i++)
-        if (g[i].trainable)
-            for (size_t j = g[i].offset; j < g[i].offset + g[i].count; j++)
-                p[j] += (float)(0.2 * lf_rng_normal(&r));
-    for (size_t j = 0; j < lf_mlm_param_count(f); j++) q[j] = p[j];
 }
 
 /* One configuration: emulated (dev 0) or device (dev 1) loss and gradient against
@@ -173,9 +130,9 @@ static void run_all(int dev)
         {"dense post-LN padded", 0, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, NULL, TN, 1},
         {"dense pre-LN n=6", 0, LF_SHARE_NONE, LF_PROJ_LINEAR, 1, NULL, 6, 0},
         {"linear none nonuniform padded", 1, LF_SHARE_NONE, LF_PROJ_LINEAR, 0, k_non, TN, 1},
-        {"linear headwise", 1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 0, k_uni, TN, 1},
+        {"linear headwise", 1, LF_SHARE_HEADWISE, LF_PROJ_LINEAR, 0, k_uni4, TN, 1},
         {"linear kv nonuniform pre-LN", 1, LF_SHARE_KV, LF_PROJ_LINEAR, 1, k_non, TN, 1},
-        {"linear layerwise n=6", 1, LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, 0, k_uni, 6, 1},
+        {"linear layerwise n=6", 1, LF_SHARE_LAYERWISE, LF_PROJ_LINEAR, 0, k_uni4, 6, 1},
         {"gaussian nonuniform padded", 1, LF_SHARE_NONE, LF_PROJ_GAUSSIAN, 0, k_non, TN, 1},
     };
     double worst = 0;
@@ -196,7 +153,7 @@ static void test_refusals(void)
 {
     lf_mlm *f = NULL;
     lf_mlm_cuda *g = NULL;
-    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_CONV, 0, k_uni);
+    lf_mlm_config c = tiny(1, LF_SHARE_NONE, LF_PROJ_CONV, 0, k_uni4);
     CHECK(lf_mlm_create(&f, &c) == 0);
     CHECK(lf_mlm_cuda_create(&g, f, 1) == -1 && g == NULL);
     CHECK_MSG(strstr(lf_error_get(), "conv projections are not on the GPU") != NULL, "%s",

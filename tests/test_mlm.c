@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "mlm_tiny.h"
 #include "error.h"
 #include "mem.h"
 #include "mlm.h"
@@ -20,38 +21,9 @@
 #include "parallel.h"
 #include "rng.h"
 
-/* ---- tiny configurations ------------------------------------------------------ */
+/* ---- tiny configurations (mlm_tiny.h) ------------------------------------------- */
 
-enum { TV = 11, TN = 8, TC = 8, TH = 2, TL = 2, TF = 16, TB = 2 };
-
-static int64_t tk[TL * TH];
-
-static lf_mlm_config tiny(int linformer, lf_sharing sh, lf_proj_kind kind, int pre_ln,
-                          const int64_t *k)
-{
-    lf_mlm_config c = lf_mlm_config_default();
-    c.vocab = TV;
-    c.max_len = TN;
-    c.dim = TC;
-    c.heads = TH;
-    c.layers = TL;
-    c.ffn = TF;
-    c.pre_ln = pre_ln;
-    c.linformer = linformer;
-    c.sharing = sh;
-    c.kind = kind;
-    if (linformer) {
-        memcpy(tk, k, sizeof tk);
-        c.k = tk;
-    }
-    c.init_std = 0.5; /* large enough that attention is far from uniform */
-    c.seed = 7;
-    return c;
-}
-
-static const int64_t k_uni4[TL * TH] = {4, 4, 4, 4};
-static const int64_t k_uni2[TL * TH] = {2, 2, 2, 2};
-static const int64_t k_non[TL * TH] = {4, 2, 3, 5};
+enum { TB = 2 };
 
 /* A batch of TB sequences of length n: sequence 0 has a padded position in the middle,
  * sequence 1 trailing padding; about half of the real positions carry a target. */
@@ -82,26 +54,6 @@ static void tiny_batch_init(tiny_batch *t, int64_t n, int padded)
     t->b.ids = t->ids;
     t->b.targets = t->targets;
     t->b.mask = padded ? t->mask : NULL;
-}
-
-/* Moves every parameter off its initial value (biases 0, LN 1/0, conv 1/window) so
- * that no gradient is checked at a special point; applied to the float model, then
- * copied to the double one so both hold the same values. */
-static void perturb(lf_mlm *f, lf_mlm64 *d)
-{
-    float *p = lf_mlm_params(f);
-    double *q = lf_mlm64_params(d);
-    const size_t np = lf_mlm_param_count(f);
-    lf_rng r;
-    lf_rng_init(&r, 5, 1);
-    const lf_param_group *g;
-    int ng = lf_mlm_groups(f, &g);
-    for (int i = 0; i < ng; i++) {
-        if (!g[i].trainable) continue;
-        for (size_t j = g[i].offset; j < g[i].offset + g[i].count; j++)
-            p[j] += (float)(0.2 * lf_rng_normal(&r));
-    }
-    for (size_t j = 0; j < np; j++) q[j] = p[j];
 }
 
 /* Central differences on the float64 build for every trainable parameter.
