@@ -78,6 +78,15 @@ int lf_pretrain_check_point(const lf_pretrain_settings *s, const lf_pretrain_poi
         if (rc) lf_error_prefix("%s", p->name);
         lf_plan_free(&plan);
     }
+    /* a backend (e.g. the GPU) that cannot train the point refuses it now, not mid-sweep */
+    if (!rc && s->backend && s->backend->attach) {
+        lf_mlm *m = NULL;
+        rc = lf_mlm_create(&m, &c);
+        if (!rc) rc = s->backend->attach(s->backend->user, m);
+        if (s->backend->detach) s->backend->detach(s->backend->user);
+        lf_mlm_free(m);
+        if (rc) lf_error_prefix("%s", p->name);
+    }
     lf_free(k);
     return rc;
 }

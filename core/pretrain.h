@@ -45,7 +45,8 @@ typedef struct {
 /* A replacement for lf_mlm_loss (same contract: loss, and with LF_MLM_BACKWARD the
  * gradient in lf_mlm_grads(m)), e.g. the GPU twin of bin/pretrain --device cuda. attach
  * is called with each point's model after it is built (before any loss), detach at the
- * end of the point; either may be NULL. */
+ * end of the point; either may be NULL. lf_pretrain_check_point attaches (and detaches) a
+ * model of every point up front, so a backend refuses what it cannot train there. */
 typedef struct {
     int (*attach)(void *user, lf_mlm *m);
     int (*loss)(void *user, lf_mlm *m, const lf_mlm_batch *b, int flags, uint64_t dropout_step,

@@ -505,9 +505,12 @@ int main(int argc, char **argv)
         .nonuniform_k = a.nonuniform, .corpus_path = a.corpus, .vocab_path = a.vocab,
         .stop_after = a.stop_after, .quiet = a.quiet};
     lf_decay_parse(a.schedule, &s.decay);
+
+    /* the device (not for --list, which trains nothing): before the points are checked,
+     * so that it refuses what it cannot train before anything is read or written */
 #ifdef LF_PRETRAIN_HAVE_CUDA
     lf_pretrain_backend backend;
-    if (strcmp(a.device, "cpu") != 0) {
+    if (strcmp(a.device, "cpu") != 0 && !a.list) {
         if (lf_pretrain_backend_cuda(&backend, strcmp(a.device, "cuda-emulate") == 0))
             fail_usage();
         s.backend = &backend;

@@ -389,6 +389,13 @@ else:
     rc, out, err = run(*TINY, "--steps", "6", "--k", "8", "--resume", "--out", "dev_emu")
     report("--resume of a cuda-emulate run on the CPU refused",
            one_line_error(rc, err)[0] and "other settings" in err, err)
+    for extra, want in ((["--dropout", "0.1"], "dropout is not on the GPU"),
+                        (["--projection", "conv"], "conv projections are not on the GPU")):
+        rc, out, err = run(*TINY, "--steps", "2", "--k", "8", "--device", "cuda-emulate", *extra,
+                           "--out", "dev_refused")
+        report(f"--device cuda-emulate {' '.join(extra)} refused before anything is written",
+               one_line_error(rc, err)[0] and want in err and not os.path.exists("dev_refused"),
+               err)
 
 left = glob.glob("**/*.tmp.*", recursive=True)
 report("no temporary files left anywhere", not left, f"{left}")

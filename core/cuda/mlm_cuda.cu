@@ -690,6 +690,9 @@ static int backend_attach(void *user, lf_mlm *m)
     backend_state *s = (backend_state *)user;
     lf_mlm_cuda_free(s->g);
     s->g = NULL;
+    if (lf_mlm_get_config(m)->dropout > 0)
+        LF_FAIL("--device %s: dropout is not on the GPU yet (use --dropout 0)",
+                s->emulate ? "cuda-emulate" : "cuda");
     return lf_mlm_cuda_create(&s->g, m, s->emulate);
 }
 
