@@ -1,7 +1,7 @@
 /* mlm_tiny.h - the tiny masked-LM configurations shared by tests/test_mlm.c (finite
  * differences, float32 against float64) and tests/test_cuda_mlm.c (the GPU step against
  * float64): sizes, per-head k tables, the configuration builder and the perturbation that
- * moves every parameter off its initial value. Each test defines its own batches. */
+ * moves every parameter off its initial value, and the tiny padded batches. */
 #ifndef LF_TEST_MLM_TINY_H
 #define LF_TEST_MLM_TINY_H
 
@@ -60,6 +60,38 @@ __attribute__((unused)) static void perturb(lf_mlm *f, lf_mlm64 *d)
             p[j] += (float)(0.2 * lf_rng_normal(&r));
     }
     for (size_t j = 0; j < np; j++) q[j] = p[j];
+}
+
+/* A batch of B <= TB_MAX sequences of length n <= TN: sequence 0 has a padded position in
+ * the middle, sequence 1 trailing padding (its last two positions), sequence 2 (B = 3) all
+ * padding but its first token; about half of the real positions carry a target. */
+enum { TB_MAX = 3 };
+typedef struct {
+    int32_t ids[TB_MAX * TN], targets[TB_MAX * TN];
+    uint8_t mask[TB_MAX * TN];
+    lf_mlm_batch b;
+} tiny_batch;
+
+__attribute__((unused)) static void tiny_batch_init(tiny_batch *t, int64_t B, int64_t n,
+                                                    int padded)
+{
+    lf_rng r;
+    lf_rng_init(&r, 99, 0);
+    for (int64_t i = 0; i < B * n; i++) {
+        t->ids[i] = (int32_t)(lf_rng_next(&r) % TV);
+        t->mask[i] = 1;
+        t->targets[i] = lf_rng_uniform(&r) < 0.5 ? (int32_t)(lf_rng_next(&r) % TV) : -1;
+    }
+    if (padded) {
+        t->mask[3] = 0;
+        t->mask[n + n - 1] = t->mask[n + n - 2] = 0;
+        if (B > 2)
+            for (int64_t i = 2 * n + 1; i < 3 * n; i++) t->mask[i] = 0;
+        for (int64_t i = 0; i < B * n; i++)
+            if (!t->mask[i]) t->targets[i] = -1;
+    }
+    t->targets[0] = 5; /* at least one target */
+    t->b = (lf_mlm_batch){B, n, t->ids, t->targets, padded ? t->mask : NULL};
 }
 
 #endif

@@ -26,34 +26,6 @@
 
 enum { TB = 3 };
 
-/* TB sequences of length n: sequence 0 with a padded position in the middle, sequence 2
- * all padding but its first token (padded), sequence 1 full; about half of the real
- * positions carry a target. */
-typedef struct {
-    int32_t ids[TB * TN], targets[TB * TN];
-    uint8_t mask[TB * TN];
-    lf_mlm_batch b;
-} tiny_batch;
-
-static void tiny_batch_init(tiny_batch *t, int64_t n, int padded)
-{
-    lf_rng r;
-    lf_rng_init(&r, 99, 0);
-    for (int64_t i = 0; i < TB * n; i++) {
-        t->ids[i] = (int32_t)(lf_rng_next(&r) % TV);
-        t->mask[i] = 1;
-        t->targets[i] = lf_rng_uniform(&r) < 0.5 ? (int32_t)(lf_rng_next(&r) % TV) : -1;
-    }
-    if (padded) {
-        t->mask[3] = 0;
-        for (int64_t i = 2 * n + 1; i < 3 * n; i++) t->mask[i] = 0;
-        for (int64_t i = 0; i < TB * n; i++)
-            if (!t->mask[i]) t->targets[i] = -1;
-    }
-    t->targets[0] = 5;
-    t->b = (lf_mlm_batch){TB, n, t->ids, t->targets, padded ? t->mask : NULL};
-}
-
 /* One configuration: emulated (dev 0) or device (dev 1) loss and gradient against
  * float64; returns the worst group's relative error. */
 static double check_config(const char *what, lf_mlm_config c, int64_t n, int padded, int dev)
@@ -72,7 +44,7 @@ static double check_config(const char *what, lf_mlm_config c, int64_t n, int pad
         goto done;
     }
     tiny_batch tb;
-    tiny_batch_init(&tb, n, padded);
+    tiny_batch_init(&tb, TB, n, padded);
     double lref, lgot;
     int64_t mref, mgot;
     CHECK(lf_mlm64_loss(d, &tb.b, LF_MLM_BACKWARD, 0, &lref, &mref) == 0);
@@ -164,7 +136,7 @@ static void test_refusals(void)
     c.dropout = 0.1;
     CHECK(lf_mlm_create(&f, &c) == 0 && lf_mlm_cuda_create(&g, f, 1) == 0);
     tiny_batch tb;
-    tiny_batch_init(&tb, TN, 0);
+    tiny_batch_init(&tb, TB, TN, 0);
     double loss;
     float *gr = malloc(lf_mlm_param_count(f) * sizeof *gr);
     CHECK(lf_mlm_cuda_loss(g, lf_mlm_params(f), gr, &tb.b, LF_MLM_BACKWARD | LF_MLM_DROPOUT, 0,

@@ -25,37 +25,6 @@
 
 enum { TB = 2 };
 
-/* A batch of TB sequences of length n: sequence 0 has a padded position in the middle,
- * sequence 1 trailing padding; about half of the real positions carry a target. */
-typedef struct {
-    int32_t ids[TB * TN], targets[TB * TN];
-    uint8_t mask[TB * TN];
-    lf_mlm_batch b;
-} tiny_batch;
-
-static void tiny_batch_init(tiny_batch *t, int64_t n, int padded)
-{
-    lf_rng r;
-    lf_rng_init(&r, 99, 0);
-    for (int64_t i = 0; i < TB * n; i++) {
-        t->ids[i] = (int32_t)(lf_rng_next(&r) % TV);
-        t->mask[i] = 1;
-        t->targets[i] = lf_rng_uniform(&r) < 0.5 ? (int32_t)(lf_rng_next(&r) % TV) : -1;
-    }
-    if (padded) {
-        t->mask[3] = 0;
-        t->mask[n + n - 1] = t->mask[n + n - 2] = 0;
-        for (int64_t i = 0; i < TB * n; i++)
-            if (!t->mask[i]) t->targets[i] = -1;
-    }
-    t->targets[0] = 5; /* at least one target */
-    t->b.B = TB;
-    t->b.n = n;
-    t->b.ids = t->ids;
-    t->b.targets = t->targets;
-    t->b.mask = padded ? t->mask : NULL;
-}
-
 /* Central differences on the float64 build for every trainable parameter.
  * Step h = 1e-5: truncation error h^2 |f'''| / 6 ~ 1e-10 for this O(1)-curvature loss,
  * rounding error ~ 1e-16 * |loss| * (condition ~ 1e2) / h ~ 1e-9. The analytic
@@ -76,7 +45,7 @@ static void fd_check(const lf_mlm_config *cfg, int64_t n, int padded, int dropou
     }
     perturb(f, d);
     tiny_batch tb;
-    tiny_batch_init(&tb, n, padded);
+    tiny_batch_init(&tb, TB, n, padded);
     const int flags = dropout ? LF_MLM_DROPOUT : 0;
     double loss = 0, lossf = 0;
     int64_t nm = 0;
@@ -253,7 +222,7 @@ static void test_dropout_applied(void)
     CHECK(lf_mlm_create(&m, &c) == 0);
     if (!m) return;
     tiny_batch tb;
-    tiny_batch_init(&tb, TN, 1);
+    tiny_batch_init(&tb, TB, TN, 1);
     double l0, l1, l1b, l2, le;
     CHECK(lf_mlm_loss(m, &tb.b, 0, 1, &l0, NULL) == 0);
     CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_DROPOUT, 1, &l1, NULL) == 0);
@@ -487,7 +456,7 @@ static void ref_case(int linformer, lf_sharing sh, lf_proj_kind kind, int pre_ln
     if (!f || !d) goto out;
     perturb(f, d);
     tiny_batch tb;
-    tiny_batch_init(&tb, n, 1);
+    tiny_batch_init(&tb, TB, n, 1);
     double got = 0;
     CHECK(lf_mlm64_loss(d, &tb.b, 0, 0, &got, NULL) == 0);
     const double want = ref_loss(&c, d, &tb.b);
@@ -542,7 +511,7 @@ static void identity_case(lf_proj_kind kind, int padded)
             for (int i = 0; i < TN; i++) pl[nd + (size_t)p * TN * TN + (size_t)i * TN + i] = 1;
     }
     tiny_batch tb;
-    tiny_batch_init(&tb, TN, padded);
+    tiny_batch_init(&tb, TB, TN, padded);
     double ld = 0, ll = 1;
     CHECK(lf_mlm64_loss(d, &tb.b, LF_MLM_BACKWARD, 0, &ld, NULL) == 0);
     CHECK(lf_mlm64_loss(l, &tb.b, LF_MLM_BACKWARD, 0, &ll, NULL) == 0);
@@ -583,7 +552,7 @@ static void test_pool_init_equals_mean_pooling(void)
     CHECK(w[0] == 0.5 && w[1] == 0.5 && w[2] == 0 && w[8 + 1] == 0 && w[8 + 2] == third &&
           w[8 + 4] == third && w[8 + 5] == 0 && w[16 + 7] == third);
     tiny_batch tb;
-    tiny_batch_init(&tb, TN, 0);
+    tiny_batch_init(&tb, TB, TN, 0);
     double lm = 0, ll = 1;
     CHECK(lf_mlm64_loss(mm, &tb.b, LF_MLM_BACKWARD, 0, &lm, NULL) == 0);
     CHECK(lf_mlm64_loss(ml, &tb.b, LF_MLM_BACKWARD, 0, &ll, NULL) == 0);
@@ -791,20 +760,20 @@ static void test_bad_input(void)
     if (!m) return;
     tiny_batch tb;
     double loss;
-    tiny_batch_init(&tb, TN, 1);
+    tiny_batch_init(&tb, TB, TN, 1);
     tb.ids[4] = TV;
     CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "outside [0, 11)"));
-    tiny_batch_init(&tb, TN, 1);
+    tiny_batch_init(&tb, TB, TN, 1);
     tb.targets[4] = -2;
     CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "target -2"));
-    tiny_batch_init(&tb, TN, 1);
+    tiny_batch_init(&tb, TB, TN, 1);
     tb.targets[3] = 1; /* position 3 of sequence 0 is padding */
     CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "padded"));
-    tiny_batch_init(&tb, TN, 1);
+    tiny_batch_init(&tb, TB, TN, 1);
     tb.b.n = TN + 1;
     CHECK(fails_with(lf_mlm_loss(m, &tb.b, 0, 0, &loss, NULL), "max_len"));
     /* no target at all: loss 0, gradient 0, not an error */
-    tiny_batch_init(&tb, TN, 1);
+    tiny_batch_init(&tb, TB, TN, 1);
     for (int i = 0; i < TB * TN; i++) tb.targets[i] = -1;
     int64_t nm = 5;
     CHECK(lf_mlm_loss(m, &tb.b, LF_MLM_BACKWARD, 0, &loss, &nm) == 0 && nm == 0 && loss == 0);
@@ -822,7 +791,7 @@ static void test_fully_padded_sequence(void)
     CHECK(lf_mlm64_create(&m, &c) == 0);
     if (!m) return;
     tiny_batch tb;
-    tiny_batch_init(&tb, TN, 1);
+    tiny_batch_init(&tb, TB, TN, 1);
     for (int i = TN; i < 2 * TN; i++) {
         tb.mask[i] = 0;
         tb.targets[i] = -1;
@@ -852,8 +821,8 @@ static void test_workspace_reuse(void)
     CHECK(lf_mlm_create(&a, &c) == 0 && lf_mlm_create(&b, &c) == 0);
     if (!a || !b) goto out;
     tiny_batch big, small;
-    tiny_batch_init(&big, TN, 1);
-    tiny_batch_init(&small, 6, 1);
+    tiny_batch_init(&big, TB, TN, 1);
+    tiny_batch_init(&small, TB, 6, 1);
     small.b.B = 1;
     double l0, la, lb;
     CHECK(lf_mlm_loss(a, &big.b, LF_MLM_BACKWARD, 0, &l0, NULL) == 0);
