@@ -159,8 +159,7 @@ static int ln_back(lf_mlm_cuda *g, const float *dy, const float *xhat, const dou
                    int64_t rows, int64_t C, const float *gam, float *dx, int accumulate, float *dgam,
                    float *dbeta)
 {
-    LF_TRY(lf_tr_colsum(g->dev, dy, xhat, rows, C, C, g->colsum, dgam));
-    LF_TRY(lf_tr_colsum(g->dev, dy, NULL, rows, C, C, g->colsum, dbeta));
+    LF_TRY(lf_tr_colsum(g->dev, dy, xhat, rows, C, C, g->colsum, dbeta, dgam));
     return lf_tr_ln_backward_rows(g->dev, dy, xhat, rstd, rows, C, gam, dx, accumulate);
 }
 
@@ -510,12 +509,12 @@ static int ffn_backward(lf_mlm_cuda *g, const step &s, int64_t l, const float *d
     const layer_off &lo = g->lay[l];
     float *G = g->G;
     const float *u = g->u + l * rows * F, *gl = g->g + l * rows * F;
-    LF_TRY(lf_tr_colsum(g->dev, dfo, NULL, rows, C, C, g->colsum, G + lo.b2));
+    LF_TRY(lf_tr_colsum(g->dev, dfo, NULL, rows, C, C, g->colsum, G + lo.b2, NULL));
     LF_TRY(mm(g, 1, 0, C, F, rows, 1, dfo, C, gl, F, 1, G + lo.w2, F));
     float *du = g->df;
     LF_TRY(mm(g, 0, 0, rows, F, C, 1, dfo, C, g->P + lo.w2, F, 0, du, F));
     LF_TRY(lf_tr_gelu_backward(g->dev, u, du, rows * F));
-    LF_TRY(lf_tr_colsum(g->dev, du, NULL, rows, F, F, g->colsum, G + lo.b1));
+    LF_TRY(lf_tr_colsum(g->dev, du, NULL, rows, F, F, g->colsum, G + lo.b1, NULL));
     LF_TRY(mm(g, 1, 0, F, C, rows, 1, du, F, fin_of(g, s, l), C, 1, G + lo.w1, C));
     return mm(g, 0, 0, rows, C, F, 1, du, F, g->P + lo.w1, C, beta, dfin, C);
 }
@@ -526,12 +525,12 @@ static int attn_block_backward(lf_mlm_cuda *g, const step &s, int64_t l, const f
     const int64_t rows = s.rows, C = s.C;
     const layer_off &lo = g->lay[l];
     float *G = g->G;
-    LF_TRY(lf_tr_colsum(g->dev, da, NULL, rows, C, C, g->colsum, G + lo.bo));
+    LF_TRY(lf_tr_colsum(g->dev, da, NULL, rows, C, C, g->colsum, G + lo.bo, NULL));
     LF_TRY(mm(g, 1, 0, C, C, rows, 1, da, C, g->ctx + l * rows * C, C, 1, G + lo.wo, C));
     float *dctx = g->d4;
     LF_TRY(mm(g, 0, 0, rows, C, C, 1, da, C, g->P + lo.wo, C, 0, dctx, C));
     LF_TRY(attention_backward(g, s, l, dctx));
-    LF_TRY(lf_tr_colsum(g->dev, g->qkv, NULL, rows, 3 * C, 3 * C, g->colsum, G + lo.bqkv));
+    LF_TRY(lf_tr_colsum(g->dev, g->qkv, NULL, rows, 3 * C, 3 * C, g->colsum, G + lo.bqkv, NULL));
     LF_TRY(mm(g, 1, 0, 3 * C, C, rows, 1, g->qkv, 3 * C, ain_of(g, s, l), C, 1, G + lo.wqkv, C));
     return mm(g, 0, 0, rows, C, 3 * C, 1, g->qkv, 3 * C, g->P + lo.wqkv, C, beta, dain, C);
 }
@@ -655,7 +654,7 @@ extern "C" int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grad
     // backward
     float *G = g->G;
     LF_TRY(zero(g, G, g->n_params * sizeof(float)));
-    LF_TRY(lf_tr_colsum(g->dev, lg, NULL, M, V, V, g->colsum, G + g->obias));
+    LF_TRY(lf_tr_colsum(g->dev, lg, NULL, M, V, V, g->colsum, G + g->obias, NULL));
     LF_TRY(mm(g, 1, 0, V, C, M, 1, lg, V, g->hm, C, 1, G + g->tok, C));
     LF_TRY(mm(g, 0, 0, M, C, V, 1, lg, V, P + g->tok, C, 0, g->hm, C));
     float *dh = g->hid;

@@ -178,42 +178,51 @@ int lf_tr_ln_backward_rows(int dev, const float *dy, const float *xhat, const do
 
 int64_t lf_tr_colsum_scratch(int64_t rows, int64_t cols)
 {
-    return (rows + LF_TR_COLSUM_ROWS - 1) / LF_TR_COLSUM_ROWS * cols;
+    return 2 * ((rows + LF_TR_COLSUM_ROWS - 1) / LF_TR_COLSUM_ROWS) * cols;
 }
 
-struct colsum_part_f { // index = chunk * cols + j
+struct colsum_part_f { // index = chunk * cols + j; part: sums of x, then (y) of x y
     const float *x, *y;
-    int64_t rows, cols, ld;
+    int64_t rows, cols, ld, n_part;
     double *part;
     __host__ __device__ void operator()(int64_t i) const
     {
         const int64_t ch = i / cols, j = i % cols, r0 = ch * LF_TR_COLSUM_ROWS;
         const int64_t r1 = r0 + LF_TR_COLSUM_ROWS < rows ? r0 + LF_TR_COLSUM_ROWS : rows;
-        double s = 0;
-        for (int64_t r = r0; r < r1; r++)
-            s += y ? (double)x[r * ld + j] * (double)y[r * ld + j] : (double)x[r * ld + j];
+        double s = 0, sy = 0;
+        for (int64_t r = r0; r < r1; r++) {
+            const double v = (double)x[r * ld + j];
+            s += v;
+            if (y) sy += v * (double)y[r * ld + j];
+        }
         part[i] = s;
+        if (y) part[n_part + i] = sy;
     }
 };
 
 struct colsum_total_f {
     const double *part;
     int64_t chunks, cols;
-    float *acc;
+    float *acc, *acc_xy;
     __host__ __device__ void operator()(int64_t j) const
     {
-        double s = 0;
-        for (int64_t ch = 0; ch < chunks; ch++) s += part[ch * cols + j];
+        double s = 0, sy = 0;
+        for (int64_t ch = 0; ch < chunks; ch++) {
+            s += part[ch * cols + j];
+            if (acc_xy) sy += part[(chunks + ch) * cols + j];
+        }
         acc[j] = (float)((double)acc[j] + s);
+        if (acc_xy) acc_xy[j] = (float)((double)acc_xy[j] + sy);
     }
 };
 
 int lf_tr_colsum(int dev, const float *x, const float *y, int64_t rows, int64_t cols, int64_t ld,
-                 double *scratch, float *acc)
+                 double *scratch, float *acc, float *acc_xy)
 {
-    const int64_t chunks = (rows + LF_TR_COLSUM_ROWS - 1) / LF_TR_COLSUM_ROWS;
-    if (run_each(dev, chunks * cols, colsum_part_f{x, y, rows, cols, ld, scratch})) return -1;
-    return run_each(dev, cols, colsum_total_f{scratch, chunks, cols, acc});
+    if (!y != !acc_xy) LF_FAIL("lf_tr_colsum: y and acc_xy go together");
+    const int64_t chunks = (rows + LF_TR_COLSUM_ROWS - 1) / LF_TR_COLSUM_ROWS, n_part = chunks * cols;
+    if (run_each(dev, n_part, colsum_part_f{x, y, rows, cols, ld, n_part, scratch})) return -1;
+    return run_each(dev, cols, colsum_total_f{scratch, chunks, cols, acc, acc_xy});
 }
 
 // ---- GELU ------------------------------------------------------------------------------------

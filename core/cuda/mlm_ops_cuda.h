@@ -22,16 +22,17 @@ int lf_tr_embed_grad(int dev, const float *de, const int32_t *ids, int64_t rows,
 int lf_tr_ln_forward(int dev, const float *x, int64_t rows, int64_t C, const float *g,
                      const float *b, double eps, float *xhat, double *rstd, float *y);
 // dx = (accumulate ? dx : 0) + LN'^T dy per row (row means in double); dx may alias dy only
-// when accumulate is 0. Not dg, db: those are lf_tr_colsum of dy xhat and dy.
+// when accumulate is 0. Not dg, db: those are lf_tr_colsum of dy (and dy xhat).
 int lf_tr_ln_backward_rows(int dev, const float *dy, const float *xhat, const double *rstd,
                            int64_t rows, int64_t C, const float *g, float *dx, int accumulate);
-// acc[j] += sum_r x[r, j] (y != NULL: x[r, j] y[r, j]) over rows of leading dimension ld, in
-// double: partial sums over chunks of LF_TR_COLSUM_ROWS rows, then the chunks in order.
-// scratch: lf_tr_colsum_scratch(rows, cols) doubles.
+// acc[j] += sum_r x[r, j] and, with y (and acc_xy), acc_xy[j] += sum_r x[r, j] y[r, j] in the
+// same pass, over rows of leading dimension ld, in double: partial sums over chunks of
+// LF_TR_COLSUM_ROWS rows, then the chunks in order. scratch: lf_tr_colsum_scratch(rows,
+// cols) doubles.
 #define LF_TR_COLSUM_ROWS 256
 int64_t lf_tr_colsum_scratch(int64_t rows, int64_t cols);
 int lf_tr_colsum(int dev, const float *x, const float *y, int64_t rows, int64_t cols, int64_t ld,
-                 double *scratch, float *acc);
+                 double *scratch, float *acc, float *acc_xy);
 // u[r, j] += bias[j]; g = GELU(u) (exact erf form), count = rows F elements.
 int lf_tr_bias_gelu(int dev, float *u, float *g, int64_t rows, int64_t F, const float *bias);
 // du *= GELU'(u) = Phi(u) + u phi(u), count elements.
