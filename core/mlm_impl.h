@@ -68,6 +68,7 @@ static void mm(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, cons
 /* db[j] += sum_r dy[r, j] (rows in order, double accumulators): deterministic. */
 #define COLSUM_CHUNK 64
 #define PG_CHUNK 512 /* projection-gradient elements summed per task */
+#define EMB_COLS 16  /* embedding-gradient columns per task */
 static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db)
 {
     const int64_t chunks = (N + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
@@ -291,7 +292,9 @@ typedef struct {
     real *kb, *vb;     /* [L, B, H, kmax, D] (Linformer) */
     uint8_t *slot;     /* [L, B, H, 2, kmax]: key slots (used by attention), value slots */
     real *p;           /* [L, B, H, n, w] */
-    real *ctx, *ain, *h, *fin, *xh1, *xh2; /* [L, rows, C] each */
+    real *ctx, *h, *xh1, *xh2; /* [L, rows, C] each */
+    real *ain, *fin;   /* [L, rows, C] the inputs of attention and FFN: pre-LN only (post-LN
+                        * reads x and h, layer_ain / layer_fin) */
     double *rs1, *rs2; /* [L, rows] */
     real *u, *g;       /* [L, rows, F] */
     uint8_t *keep;     /* [(2 L + 1), rows, C] dropout masks: embedding, then 2 per layer */
@@ -393,9 +396,11 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
     }
     w->p = ws_alloc(&bad, L * (size_t)B * H, N, wdt, R);
     w->ctx = ws_alloc(&bad, L, rows, C, R);
-    w->ain = ws_alloc(&bad, L, rows, C, R);
+    if (c->pre_ln) {
+        w->ain = ws_alloc(&bad, L, rows, C, R);
+        w->fin = ws_alloc(&bad, L, rows, C, R);
+    }
     w->h = ws_alloc(&bad, L, rows, C, R);
-    w->fin = ws_alloc(&bad, L, rows, C, R);
     w->xh1 = ws_alloc(&bad, L, rows, C, R);
     w->xh2 = ws_alloc(&bad, L, rows, C, R);
     w->rs1 = ws_alloc(&bad, L, rows, 1, sizeof(double));
@@ -760,6 +765,20 @@ static void proj_backward(const lf_proj *pr, const real *w, int64_t kp, const re
     }
 }
 
+/* The inputs of layer l's attention and FFN: LN1(x), LN2(h) pre-LN; x itself and h
+ * post-LN (no copies). */
+static real *layer_ain(struct MLM *m, int64_t l)
+{
+    const int64_t rc = m->ws.B * m->ws.n * m->cfg.dim;
+    return (m->cfg.pre_ln ? m->ws.ain : m->ws.x) + l * rc;
+}
+
+static real *layer_fin(struct MLM *m, int64_t l)
+{
+    const int64_t rc = m->ws.B * m->ws.n * m->cfg.dim;
+    return (m->cfg.pre_ln ? m->ws.fin : m->ws.h) + l * rc;
+}
+
 /* ---- attention ---------------------------------------------------------------- */
 
 /* In place: each row of s [m, w] becomes its softmax over the entries with valid[j]
@@ -836,7 +855,8 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
     const lf_mlm_config *c = &m->cfg;
     const int64_t B = ws->B, n = ws->n, rows = B * n, C = c->dim, H = c->heads, D = C / H;
     const mlm_layer_off *lo = &m->lay[l];
-    real *ain = ws->ain + l * rows * C, *ctx = ws->ctx + l * rows * C;
+    const real *ain = layer_ain(m, l);
+    real *ctx = ws->ctx + l * rows * C;
     mm(0, 1, rows, 3 * C, C, 1, ain, C, m->params + lo->wqkv, C, 0, ws->qkv, 3 * C);
     const real *bqkv = m->params + lo->bqkv;
     real *q = ws->q + l * rows * C, *k = ws->k + l * rows * C, *v = ws->v + l * rows * C;
@@ -912,7 +932,11 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
             memset(dv, 0, (size_t)(n * D) * sizeof(real));
             real *pg = ws->pg + (size_t)item * 2 * ws->pg_stride;
             const int learn_e = hv.e->kind == LF_PROJ_LINEAR || hv.e->kind == LF_PROJ_CONV;
-            if (learn_e) memset(pg, 0, 2 * ws->pg_stride * sizeof(real));
+            /* the products below write rows < kp and columns < n of each [k, n] linear
+             * gradient (the convolution's clears its own); the rest must read as 0 */
+            if (hv.e->kind == LF_PROJ_LINEAR &&
+                (kp < hv.e->k || n < hv.e->n || kp < hv.f->k || n < hv.f->n))
+                memset(pg, 0, 2 * ws->pg_stride * sizeof(real));
             proj_backward(hv.e, hv.ew, kp, hv.k, n, D, mb, hv.slot, dkb, dk, learn_e ? pg : NULL);
             proj_backward(hv.f, hv.fw, kp, hv.v, n, D, mb, hv.slot, dvb, dv,
                           learn_e ? pg + ws->pg_stride : NULL);
@@ -992,27 +1016,23 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
     const real *P = m->params;
     const double eps = c->ln_eps;
     real *xin = ws->x + l * rows * C, *xout = ws->x + (l + 1) * rows * C;
-    real *ain = ws->ain + l * rows * C, *h = ws->h + l * rows * C, *fin = ws->fin + l * rows * C;
+    real *h = ws->h + l * rows * C;
     real *xh1 = ws->xh1 + l * rows * C, *xh2 = ws->xh2 + l * rows * C;
     double *rs1 = ws->rs1 + l * rows, *rs2 = ws->rs2 + l * rows;
     real *u = ws->u + l * rows * F, *g = ws->g + l * rows * F;
     uint8_t *keep1 = ws->keep + (size_t)(1 + 2 * l) * rows * C, *keep2 = keep1 + rows * C;
 
-    if (c->pre_ln)
-        ln_forward(xin, rows, C, P + lo->ln1g, P + lo->ln1b, eps, xh1, rs1, ain);
-    else
-        memcpy(ain, xin, (size_t)(rows * C) * sizeof(real));
+    if (c->pre_ln) ln_forward(xin, rows, C, P + lo->ln1g, P + lo->ln1b, eps, xh1, rs1, layer_ain(m, l));
     attention_forward(m, l, mask);
-    real *a = ws->d1;
+    /* a = x + drop(attention): it is h pre-LN, LN1's input post-LN */
+    real *a = c->pre_ln ? h : ws->d1;
     mm(0, 1, rows, C, C, 1, ws->ctx + l * rows * C, C, P + lo->wo, C, 0, a, C);
     bias_dropout_residual(a, P + lo->bo, ws->dropped ? keep1 : NULL, pdrop, xin, rows, C);
-    if (c->pre_ln) {
-        memcpy(h, a, (size_t)(rows * C) * sizeof(real));
-        ln_forward(h, rows, C, P + lo->ln2g, P + lo->ln2b, eps, xh2, rs2, fin);
-    } else {
+    if (c->pre_ln)
+        ln_forward(h, rows, C, P + lo->ln2g, P + lo->ln2b, eps, xh2, rs2, layer_fin(m, l));
+    else
         ln_forward(a, rows, C, P + lo->ln1g, P + lo->ln1b, eps, xh1, rs1, h);
-        memcpy(fin, h, (size_t)(rows * C) * sizeof(real));
-    }
+    const real *fin = layer_fin(m, l);
     mm(0, 1, rows, F, C, 1, fin, C, P + lo->w1, C, 0, u, F);
     const real *b1 = P + lo->b1;
 #pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
@@ -1020,13 +1040,11 @@ static void layer_forward(struct MLM *m, int64_t l, const uint8_t *mask, double 
         for (int64_t j = 0; j < F; j++) u[r * F + j] += b1[j];
         gelu_block(u + r * F, g + r * F, NULL, F);
     }
-    real *f = ws->d1;
+    /* f = h + drop(FFN): the layer output pre-LN, LN2's input post-LN */
+    real *f = c->pre_ln ? xout : ws->d1;
     mm(0, 1, rows, C, F, 1, g, F, P + lo->w2, F, 0, f, C);
     bias_dropout_residual(f, P + lo->b2, ws->dropped ? keep2 : NULL, pdrop, h, rows, C);
-    if (c->pre_ln)
-        memcpy(xout, f, (size_t)(rows * C) * sizeof(real));
-    else
-        ln_forward(f, rows, C, P + lo->ln2g, P + lo->ln2b, eps, xh2, rs2, xout);
+    if (!c->pre_ln) ln_forward(f, rows, C, P + lo->ln2g, P + lo->ln2b, eps, xh2, rs2, xout);
 }
 
 /* out[i] = keep[i] ? x[i] / (1 - p) : 0, or x when there was no dropout (returns the
@@ -1042,7 +1060,8 @@ static const real *dropout_back(const real *x, real *out, const uint8_t *keep, i
 }
 
 /* FFN backward from dfo (gradient at the FFN output): weight and bias gradients, and
- * dfin = beta dfin + d(FFN)/d(fin)^T dfo. */
+ * dfin = beta dfin + d(FFN)/d(fin)^T dfo. dfin may be dfo: dfo is read only before
+ * dfin is written. */
 static void ffn_backward(struct MLM *m, int64_t l, const real *dfo, real *dfin, real beta)
 {
     mlm_ws *ws = &m->ws;
@@ -1050,7 +1069,7 @@ static void ffn_backward(struct MLM *m, int64_t l, const real *dfo, real *dfin, 
     const mlm_layer_off *lo = &m->lay[l];
     const real *P = m->params;
     real *G = m->grads;
-    const real *u = ws->u + l * rows * F, *g = ws->g + l * rows * F, *fin = ws->fin + l * rows * C;
+    const real *u = ws->u + l * rows * F, *g = ws->g + l * rows * F, *fin = layer_fin(m, l);
     colsum_add(dfo, rows, C, G + lo->b2);
     mm(1, 0, C, F, rows, 1, dfo, C, g, F, 1, G + lo->w2, F);
     real *du = ws->df;
@@ -1063,7 +1082,8 @@ static void ffn_backward(struct MLM *m, int64_t l, const real *dfo, real *dfin, 
 }
 
 /* Attention block backward from da (gradient at the attention output after Wo):
- * gradients of Wo, bo, Wqkv, bqkv, projections; dain = beta dain + ... */
+ * gradients of Wo, bo, Wqkv, bqkv, projections; dain = beta dain + ... dain may be da:
+ * da is read only before dain is written. */
 static void attn_block_backward(struct MLM *m, int64_t l, const uint8_t *mask, const real *da,
                                 real *dain, real beta)
 {
@@ -1078,7 +1098,7 @@ static void attn_block_backward(struct MLM *m, int64_t l, const uint8_t *mask, c
     mm(0, 0, rows, C, C, 1, da, C, P + lo->wo, C, 0, dctx, C);
     attention_backward(m, l, mask, dctx);
     colsum_add(ws->qkv, rows, 3 * C, G + lo->bqkv);
-    mm(1, 0, 3 * C, C, rows, 1, ws->qkv, 3 * C, ws->ain + l * rows * C, C, 1, G + lo->wqkv, C);
+    mm(1, 0, 3 * C, C, rows, 1, ws->qkv, 3 * C, layer_ain(m, l), C, 1, G + lo->wqkv, C);
     mm(0, 0, rows, C, 3 * C, 1, ws->qkv, 3 * C, P + lo->wqkv, C, beta, dain, C);
 }
 
@@ -1094,35 +1114,26 @@ static void layer_backward(struct MLM *m, int64_t l, const uint8_t *mask, double
     const double *rs1 = ws->rs1 + l * rows, *rs2 = ws->rs2 + l * rows;
     const uint8_t *keep1 = ws->keep + (size_t)(1 + 2 * l) * rows * C, *keep2 = keep1 + rows * C;
     real *dh = ws->d1, *t = ws->d3;
-    const size_t bytes = (size_t)(rows * C) * sizeof(real);
     if (!m->cfg.pre_ln) {
         /* x' = LN2(h + drop(f)), fin = h;  h = LN1(x + drop(a)), ain = x */
         ln_backward(dx, xh2, rs2, rows, C, P + lo->ln2g, dh, 0, G + lo->ln2g, G + lo->ln2b);
+        /* dfo may be dh itself: ffn_backward reads it before it adds to dh (likewise da, dx) */
         const real *dfo = dropout_back(dh, t, keep2, rows * C, ws->dropped, pdrop);
-        if (dfo == dh) { /* dh is also the output: stage dfo */
-            memcpy(t, dh, bytes);
-            dfo = t;
-        }
         ffn_backward(m, l, dfo, dh, 1);
         ln_backward(dh, xh1, rs1, rows, C, P + lo->ln1g, dx, 0, G + lo->ln1g, G + lo->ln1b);
         const real *da = dropout_back(dx, t, keep1, rows * C, ws->dropped, pdrop);
-        if (da == dx) {
-            memcpy(t, dx, bytes);
-            da = t;
-        }
         attn_block_backward(m, l, mask, da, dx, 1);
     } else {
-        /* x' = h + drop(f), fin = LN2(h);  h = x + drop(a), ain = LN1(x) */
-        memcpy(dh, dx, bytes);
+        /* x' = h + drop(f), fin = LN2(h);  h = x + drop(a), ain = LN1(x). dx becomes dh
+         * (the residual passes it on) and then the gradient at x, in place. */
         const real *dfo = dropout_back(dx, t, keep2, rows * C, ws->dropped, pdrop);
         real *dfin = ws->d2;
         ffn_backward(m, l, dfo, dfin, 0);
-        ln_backward(dfin, xh2, rs2, rows, C, P + lo->ln2g, dh, 1, G + lo->ln2g, G + lo->ln2b);
-        const real *da = dropout_back(dh, t, keep1, rows * C, ws->dropped, pdrop);
+        ln_backward(dfin, xh2, rs2, rows, C, P + lo->ln2g, dx, 1, G + lo->ln2g, G + lo->ln2b);
+        const real *da = dropout_back(dx, t, keep1, rows * C, ws->dropped, pdrop);
         real *dain = ws->d2;
         attn_block_backward(m, l, mask, da, dain, 0);
-        ln_backward(dain, xh1, rs1, rows, C, P + lo->ln1g, dh, 1, G + lo->ln1g, G + lo->ln1b);
-        memcpy(dx, dh, bytes);
+        ln_backward(dain, xh1, rs1, rows, C, P + lo->ln1g, dx, 1, G + lo->ln1g, G + lo->ln1b);
     }
 }
 
@@ -1233,14 +1244,22 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
         ln_backward(de0, ws->xhe, ws->rse, rows, C, P + m->lneg, de, 0, G + m->lneg, G + m->lneb);
     else
         memcpy(de, de0, (size_t)(rows * C) * sizeof(real));
-    /* scatter, deterministic: columns in parallel, rows in order */
+    /* scatter, deterministic: blocks of EMB_COLS columns in parallel, rows in order
+     * (a block is a cache line of each row) */
     real *gt = G + m->tok, *gp = G + m->pos;
     const int32_t *ids = b->ids;
-#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
-    for (int64_t j = 0; j < C; j++)
+    const int64_t blocks = (C + EMB_COLS - 1) / EMB_COLS;
+#pragma omp parallel for schedule(static) if (blocks > 1 && rows * C > PAR_MIN)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        const int64_t lo = blk * EMB_COLS, hi = lo + EMB_COLS < C ? lo + EMB_COLS : C;
         for (int64_t r = 0; r < rows; r++) {
-            gt[(int64_t)ids[r] * C + j] += de[r * C + j];
-            gp[(r % n) * C + j] += de[r * C + j];
+            real *t = gt + (int64_t)ids[r] * C, *q = gp + (r % n) * C;
+            const real *d = de + r * C;
+            for (int64_t j = lo; j < hi; j++) {
+                t[j] += d[j];
+                q[j] += d[j];
+            }
         }
+    }
     return 0;
 }

@@ -77,13 +77,17 @@ int lf_adamw_update_scaled(lf_adamw *opt, float *params, const float *grads, flo
                 c2 = (float)(1.0 / (1.0 - pow(hp->beta2, t)));
     float *restrict m = opt->m, *restrict v = opt->v, *restrict p = params;
     const float *restrict g = grads;
-    const int nt = lf_threads_get();
+    /* One parallel region for all groups (a model has dozens, many of them small): every
+     * thread takes its share of each group, with no barrier between groups. */
+    size_t total = 0;
+    for (int gr = 0; gr < n_groups; gr++) total += groups[gr].trainable ? groups[gr].count : 0;
+#pragma omp parallel num_threads(lf_threads_get()) if (total > 32768)
     for (int gr = 0; gr < n_groups; gr++) {
         if (!groups[gr].trainable) continue;
         const int64_t lo = (int64_t)groups[gr].offset, hi = lo + (int64_t)groups[gr].count;
         const float wd = groups[gr].decay ? (float)hp->weight_decay : 0.0f;
         const float flr = (float)(groups[gr].lr_scale > 0 ? lr * groups[gr].lr_scale : lr);
-#pragma omp parallel for simd schedule(static) num_threads(nt) if (hi - lo > 32768)
+#pragma omp for simd schedule(static) nowait
         for (int64_t i = lo; i < hi; i++) {
             const float gi = g[i] * s, pi = p[i];
             const float mi = b1 * m[i] + ob1 * gi;
