@@ -288,8 +288,10 @@ typedef struct {
                              * since every buffer grows with B and n */
     real *x;           /* [(L + 1), rows, C] layer inputs/outputs; x[L] the encoder output */
     real *qkv;         /* [rows, 3C] scratch (forward products, backward dqkv) */
-    real *q, *k, *v;   /* [L, B, H, n, D] */
-    real *kb, *vb;     /* [L, B, H, kmax, D] (Linformer) */
+    real *q;           /* [L, B, H, n, D] */
+    real *k, *v;       /* [L, H, n, B D]: per head, the sequences side by side */
+    real *kb, *vb;     /* [L, H, kmax, B D] (Linformer) */
+    real *dkb, *dvb;   /* [H, kmax, B D] their gradients, one layer at a time */
     uint8_t *slot;     /* [L, B, H, 2, kmax]: key slots (used by attention), value slots */
     real *p;           /* [L, B, H, n, w] */
     real *ctx, *h, *xh1, *xh2; /* [L, rows, C] each */
@@ -306,7 +308,8 @@ typedef struct {
     real *df;          /* [rows, F] backward scratch */
     real *thr;         /* [nt, thr_stride] per-thread attention backward scratch */
     size_t thr_stride;
-    real *pg;          /* [B, H, 2, pg_stride] per-item projection gradients */
+    real *pg;          /* [G, H, 2, pg_stride] projection gradients per use: G = 1 for
+                        * linear projections (summed over the sequences), B for conv */
     size_t pg_stride;
     int64_t *masked;   /* [rows] positions with a target */
     real *logits;      /* [rows, V] (first n_masked rows used) */
@@ -331,10 +334,18 @@ struct MLM {
     mlm_ws ws;
 };
 
+/* Linear and Gaussian projections: one product per head over all
+ * sequences (attention_forward). */
+static int proj_is_linear(const struct MLM *m)
+{
+    return m->cfg.linformer && (m->plan.kind == LF_PROJ_LINEAR || m->plan.kind == LF_PROJ_GAUSSIAN);
+}
+
 static void ws_free(mlm_ws *w)
 {
     void *all[] = {w->x,   w->qkv, w->q,   w->k,   w->v,   w->kb,     w->vb,     w->slot,
                    w->p,   w->ctx, w->ain, w->h,   w->fin, w->xh1,    w->xh2,    w->rs1,
+                   w->dkb, w->dvb,
                    w->rs2, w->u,   w->g,   w->keep, w->xhe, w->rse,   w->hid,    w->d1,
                    w->d2,  w->d3,  w->d4, w->df,  w->thr, w->pg,  w->masked, w->logits, w->hm,
                    w->row_loss};
@@ -384,6 +395,8 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
     if (c->linformer) {
         w->kb = ws_alloc(&bad, L * (size_t)B * H, K, D, R);
         w->vb = ws_alloc(&bad, L * (size_t)B * H, K, D, R);
+        w->dkb = ws_alloc(&bad, (size_t)B * H, K, D, R);
+        w->dvb = ws_alloc(&bad, (size_t)B * H, K, D, R);
         w->slot = ws_alloc(&bad, L * (size_t)B * H, 2 * K, 1, 1);
         size_t ps = 0;
         for (int p = 0; p < m->plan.n_proj; p++) {
@@ -392,7 +405,7 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
             if (cnt > ps) ps = cnt;
         }
         w->pg_stride = ps;
-        w->pg = ws_alloc(&bad, (size_t)B * H * 2, ps, 1, R);
+        w->pg = ws_alloc(&bad, (proj_is_linear(m) ? 1 : (size_t)B) * H * 2, ps, 1, R);
     }
     w->p = ws_alloc(&bad, L * (size_t)B * H, N, wdt, R);
     w->ctx = ws_alloc(&bad, L, rows, C, R);
@@ -416,8 +429,10 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
     w->d3 = ws_alloc(&bad, 1, rows, C, R);
     w->d4 = ws_alloc(&bad, 1, rows, C, R);
     w->df = ws_alloc(&bad, 1, rows, F, R);
-    /* per thread: dP [n, w], dk/dv staging [n, D], dkb, dvb [kmax, D] */
-    w->thr_stride = N * wdt + 2 * K * D + 2 * N * D;
+    /* per thread: dP [n, w] and dk/dv staging [n, D] per sequence and head; dX [n, B D]
+     * per head for linear projections */
+    w->thr_stride = N * wdt + 2 * N * D;
+    if (c->linformer && w->thr_stride < N * (size_t)B * D) w->thr_stride = N * (size_t)B * D;
     w->thr = ws_alloc(&bad, (size_t)nt, w->thr_stride, 1, R);
     w->masked = ws_alloc(&bad, rows, 1, 1, sizeof(int64_t));
     w->logits = ws_alloc(&bad, rows, V, 1, R);
@@ -632,122 +647,80 @@ int MLM_FN(groups)(const struct MLM *m, const lf_param_group **groups)
 
 /* ---- Linformer projections (own implementation: the backward needs them in REAL) -- */
 
-/* xbar[kp, D] = projection of x [n_use, D] (padded rows of x already zero). */
-static void proj_forward(const lf_proj *pr, const real *w, int64_t kp, const real *x,
-                         int64_t n_use, int64_t D, const uint8_t *mask, real *xbar, uint8_t *slot)
+/* Keys and values are kept head by head with the sequences side by side: for layer l
+ * and head h, X_h [n, B D] (ld B D) holds sequence b's [n, D] in columns b D .. b D + D.
+ * A linear projection is then one product over all sequences, Xbar_h = E X_h, instead
+ * of one small product per sequence; pooling and convolution, whose windows depend on
+ * each sequence's padding, run per sequence on the same layout. */
+
+/* The scale of a linear projection: 1, or sqrt(k / kp) for a fixed Gaussian matrix of
+ * which only the first kp < k rows are used (keeps its N(0, 1/k) entries' scale). */
+static real proj_alpha(const lf_proj *pr, int64_t kp)
 {
-    int64_t valid = 0;
-    for (int64_t i = 0; i < n_use; i++) valid += !mask || mask[i];
-    switch (pr->kind) {
-    case LF_PROJ_LINEAR:
-    case LF_PROJ_GAUSSIAN: {
-        memset(slot, valid > 0, (size_t)kp);
-        const real alpha = (pr->kind == LF_PROJ_GAUSSIAN && kp < pr->k)
-                               ? (real)(float)sqrt((double)pr->k / (double)kp)
-                               : (real)1;
-        mm(0, 0, kp, D, n_use, alpha, w, pr->n, x, D, 0, xbar, D);
-        if (!valid) memset(xbar, 0, (size_t)(kp * D) * sizeof(real));
-        break;
-    }
-    case LF_PROJ_MEAN:
-    case LF_PROJ_MAX: {
-        const int64_t k = pr->k, n = pr->n;
-        const int is_max = pr->kind == LF_PROJ_MAX;
-        for (int64_t j = 0; j < k; j++) {
-            int64_t lo = j * n / k, hi = (j + 1) * n / k, cnt = 0;
-            if (hi > n_use) hi = n_use;
-            real *row = xbar + j * D;
-            for (int64_t i = lo; i < hi; i++) {
-                if (mask && !mask[i]) continue;
-                const real *xi = x + i * D;
-                if (cnt == 0)
-                    memcpy(row, xi, (size_t)D * sizeof(real));
-                else if (is_max)
-                    for (int64_t c = 0; c < D; c++) row[c] = xi[c] > row[c] ? xi[c] : row[c];
-                else
-                    for (int64_t c = 0; c < D; c++) row[c] += xi[c];
-                cnt++;
-            }
-            if (cnt == 0)
-                memset(row, 0, (size_t)D * sizeof(real));
-            else if (!is_max && cnt > 1)
-                for (int64_t c = 0; c < D; c++) row[c] = (real)((double)row[c] / (double)cnt);
-            slot[j] = cnt > 0;
-        }
-        break;
-    }
-    case LF_PROJ_CONV: {
+    return (pr->kind == LF_PROJ_GAUSSIAN && kp < pr->k) ? (real)(float)sqrt((double)pr->k / (double)kp)
+                                                         : (real)1;
+}
+
+/* Pooling and convolution of one sequence: xbar [k, D] (ld ldb) from x [n_use, D] (ld
+ * ldx; padded rows already zero); slot[j] = window j holds a valid row. */
+static void proj_pool_forward(const lf_proj *pr, const real *w, const real *x, int64_t ldx,
+                              int64_t n_use, int64_t D, const uint8_t *mask, real *xbar,
+                              int64_t ldb, uint8_t *slot)
+{
+    const int64_t k = pr->k, n = pr->n;
+    if (pr->kind == LF_PROJ_CONV) {
         const int64_t win = pr->window;
-        for (int64_t j = 0; j < pr->k; j++) {
-            real *row = xbar + j * D;
+        for (int64_t j = 0; j < k; j++) {
+            real *row = xbar + j * ldb;
             memset(row, 0, (size_t)D * sizeof(real));
             int64_t cnt = 0;
             for (int64_t t = 0; t < win; t++) {
                 const int64_t i = j * win + t;
                 if (i >= n_use) break;
                 if (mask && !mask[i]) continue;
-                for (int64_t c = 0; c < D; c++) row[c] += w[t] * x[i * D + c];
+                for (int64_t c = 0; c < D; c++) row[c] += w[t] * x[i * ldx + c];
                 cnt++;
             }
             slot[j] = cnt > 0;
         }
-        break;
+        return;
     }
+    const int is_max = pr->kind == LF_PROJ_MAX;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t lo = j * n / k, hi = (j + 1) * n / k, cnt = 0;
+        if (hi > n_use) hi = n_use;
+        real *row = xbar + j * ldb;
+        for (int64_t i = lo; i < hi; i++) {
+            if (mask && !mask[i]) continue;
+            const real *xi = x + i * ldx;
+            if (cnt == 0)
+                memcpy(row, xi, (size_t)D * sizeof(real));
+            else if (is_max)
+                for (int64_t c = 0; c < D; c++) row[c] = xi[c] > row[c] ? xi[c] : row[c];
+            else
+                for (int64_t c = 0; c < D; c++) row[c] += xi[c];
+            cnt++;
+        }
+        if (cnt == 0)
+            memset(row, 0, (size_t)D * sizeof(real));
+        else if (!is_max && cnt > 1)
+            for (int64_t c = 0; c < D; c++) row[c] = (real)((double)row[c] / (double)cnt);
+        slot[j] = cnt > 0;
     }
 }
 
-/* dx [n_use, D] += d(xbar)/dx^T dxbar; dw (linear: [kp, n] ld n, conv: [window]) = the
- * weight gradient of this use (dw NULL: none wanted, e.g. gaussian). */
-static void proj_backward(const lf_proj *pr, const real *w, int64_t kp, const real *x,
-                          int64_t n_use, int64_t D, const uint8_t *mask, const uint8_t *slot,
-                          const real *dxbar, real *dx, real *dw)
+/* The backward of proj_pool_forward: dx [n_use, D] (contiguous) += d(xbar)/dx^T dxbar
+ * (ld ldb); conv: dw [window] = the weight gradient of this sequence. */
+static void proj_pool_backward(const lf_proj *pr, const real *w, const real *x, int64_t ldx,
+                               int64_t n_use, int64_t D, const uint8_t *mask, const uint8_t *slot,
+                               const real *dxbar, int64_t ldb, real *dx, real *dw)
 {
-    switch (pr->kind) {
-    case LF_PROJ_LINEAR:
-    case LF_PROJ_GAUSSIAN: {
-        if (!slot[0]) return; /* no valid row: xbar was the constant 0 */
-        const real alpha = (pr->kind == LF_PROJ_GAUSSIAN && kp < pr->k)
-                               ? (real)(float)sqrt((double)pr->k / (double)kp)
-                               : (real)1;
-        mm(1, 0, n_use, D, kp, alpha, w, pr->n, dxbar, D, 1, dx, D);
-        if (dw) mm(0, 1, kp, n_use, D, alpha, dxbar, D, x, D, 0, dw, pr->n);
-        break;
-    }
-    case LF_PROJ_MEAN:
-    case LF_PROJ_MAX: {
-        const int64_t k = pr->k, n = pr->n;
-        for (int64_t j = 0; j < k; j++) {
-            if (!slot[j]) continue;
-            int64_t lo = j * n / k, hi = (j + 1) * n / k;
-            if (hi > n_use) hi = n_use;
-            const real *g = dxbar + j * D;
-            if (pr->kind == LF_PROJ_MEAN) {
-                int64_t cnt = 0;
-                for (int64_t i = lo; i < hi; i++) cnt += !mask || mask[i];
-                for (int64_t i = lo; i < hi; i++) {
-                    if (mask && !mask[i]) continue;
-                    for (int64_t c = 0; c < D; c++)
-                        dx[i * D + c] = (real)((double)dx[i * D + c] + (double)g[c] / (double)cnt);
-                }
-            } else {
-                /* the forward's winner: the first valid row with the largest value */
-                for (int64_t c = 0; c < D; c++) {
-                    int64_t arg = -1;
-                    for (int64_t i = lo; i < hi; i++) {
-                        if (mask && !mask[i]) continue;
-                        if (arg < 0 || x[i * D + c] > x[arg * D + c]) arg = i;
-                    }
-                    if (arg >= 0) dx[arg * D + c] += g[c];
-                }
-            }
-        }
-        break;
-    }
-    case LF_PROJ_CONV: {
+    const int64_t k = pr->k, n = pr->n;
+    if (pr->kind == LF_PROJ_CONV) {
         const int64_t win = pr->window;
         for (int64_t t = 0; t < win; t++) dw[t] = 0;
-        for (int64_t j = 0; j < pr->k; j++) {
-            const real *g = dxbar + j * D;
+        for (int64_t j = 0; j < k; j++) {
+            const real *g = dxbar + j * ldb;
             for (int64_t t = 0; t < win; t++) {
                 const int64_t i = j * win + t;
                 if (i >= n_use) break;
@@ -755,13 +728,37 @@ static void proj_backward(const lf_proj *pr, const real *w, int64_t kp, const re
                 double s = 0;
                 for (int64_t c = 0; c < D; c++) {
                     dx[i * D + c] += w[t] * g[c];
-                    s += (double)g[c] * (double)x[i * D + c];
+                    s += (double)g[c] * (double)x[i * ldx + c];
                 }
                 dw[t] = (real)((double)dw[t] + s);
             }
         }
-        break;
+        return;
     }
+    for (int64_t j = 0; j < k; j++) {
+        if (!slot[j]) continue;
+        int64_t lo = j * n / k, hi = (j + 1) * n / k;
+        if (hi > n_use) hi = n_use;
+        const real *g = dxbar + j * ldb;
+        if (pr->kind == LF_PROJ_MEAN) {
+            int64_t cnt = 0;
+            for (int64_t i = lo; i < hi; i++) cnt += !mask || mask[i];
+            for (int64_t i = lo; i < hi; i++) {
+                if (mask && !mask[i]) continue;
+                for (int64_t c = 0; c < D; c++)
+                    dx[i * D + c] = (real)((double)dx[i * D + c] + (double)g[c] / (double)cnt);
+            }
+        } else {
+            /* the forward's winner: the first valid row with the largest value */
+            for (int64_t c = 0; c < D; c++) {
+                int64_t arg = -1;
+                for (int64_t i = lo; i < hi; i++) {
+                    if (mask && !mask[i]) continue;
+                    if (arg < 0 || x[i * ldx + c] > x[arg * ldx + c]) arg = i;
+                }
+                if (arg >= 0) dx[arg * D + c] += g[c];
+            }
+        }
     }
 }
 
@@ -810,13 +807,25 @@ static void softmax_rows(real *s, int64_t m, int64_t w, const uint8_t *valid)
 
 /* Pointers of layer l, sequence b, head h. */
 typedef struct {
-    real *q, *k, *v, *kb, *vb, *p;
+    real *q, *p;       /* [n, D], [n, w] */
+    real *k, *v;       /* [n, D] with row stride ld (see the layout above) */
+    real *kb, *vb;     /* [kp, D] with row stride ld (Linformer) */
+    int64_t ld;        /* B D */
     uint8_t *slot;
     int64_t kp, w; /* projected length (n when dense) and the row stride of p */
     const lf_proj *e, *f;
     const real *ew, *fw;
-    int pe, pf; /* projection indices */
 } head_view;
+
+/* Keys (which 0) or values (1) of layer l, head h, all sequences: [n, B D]; with
+ * bar, their projections [kmax, B D]. */
+static real *head_kv(struct MLM *m, int64_t l, int64_t h, int which, int bar)
+{
+    mlm_ws *ws = &m->ws;
+    const int64_t lh = l * m->cfg.heads + h, BD = ws->B * (m->cfg.dim / m->cfg.heads);
+    if (bar) return (which ? ws->vb : ws->kb) + lh * m->kmax * BD;
+    return (which ? ws->v : ws->k) + lh * ws->n * BD;
+}
 
 static head_view head_at(struct MLM *m, int64_t l, int64_t b, int64_t h)
 {
@@ -826,20 +835,20 @@ static head_view head_at(struct MLM *m, int64_t l, int64_t b, int64_t h)
     head_view hv;
     memset(&hv, 0, sizeof hv);
     hv.q = ws->q + item * n * D;
-    hv.k = ws->k + item * n * D;
-    hv.v = ws->v + item * n * D;
+    hv.ld = B * D;
+    hv.k = head_kv(m, l, h, 0, 0) + b * D;
+    hv.v = head_kv(m, l, h, 1, 0) + b * D;
     if (m->cfg.linformer) {
-        hv.kb = ws->kb + item * K * D;
-        hv.vb = ws->vb + item * K * D;
+        hv.kb = head_kv(m, l, h, 0, 1) + b * D;
+        hv.vb = head_kv(m, l, h, 1, 1) + b * D;
         hv.slot = ws->slot + item * 2 * K;
         hv.kp = m->k[l * H + h];
         hv.w = hv.kp; /* rows of p packed with stride kp inside the item's n x kmax block */
-        hv.pe = m->plan.index[(l * H + h) * 2];
-        hv.pf = m->plan.index[(l * H + h) * 2 + 1];
-        hv.e = &m->plan.proj[hv.pe];
-        hv.f = &m->plan.proj[hv.pf];
-        hv.ew = m->params + m->proj_off[hv.pe];
-        hv.fw = m->params + m->proj_off[hv.pf];
+        const int pe = m->plan.index[(l * H + h) * 2], pf = m->plan.index[(l * H + h) * 2 + 1];
+        hv.e = &m->plan.proj[pe];
+        hv.f = &m->plan.proj[pf];
+        hv.ew = m->params + m->proj_off[pe];
+        hv.fw = m->params + m->proj_off[pf];
     } else {
         hv.kp = n;
         hv.w = n;
@@ -854,6 +863,7 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
     mlm_ws *ws = &m->ws;
     const lf_mlm_config *c = &m->cfg;
     const int64_t B = ws->B, n = ws->n, rows = B * n, C = c->dim, H = c->heads, D = C / H;
+    const int64_t BD = B * D;
     const mlm_layer_off *lo = &m->lay[l];
     const real *ain = layer_ain(m, l);
     real *ctx = ws->ctx + l * rows * C;
@@ -866,12 +876,24 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         const real *src = ws->qkv + r * 3 * C;
         const int pad = mask && !mask[r];
         for (int64_t h = 0; h < H; h++) {
-            const int64_t dst = ((b * H + h) * n + i) * D;
+            const int64_t dq = ((b * H + h) * n + i) * D, dkv = (h * n + i) * BD + b * D;
             for (int64_t t = 0; t < D; t++) {
-                q[dst + t] = src[h * D + t] + bqkv[h * D + t];
-                k[dst + t] = pad ? 0 : src[C + h * D + t] + bqkv[C + h * D + t];
-                v[dst + t] = pad ? 0 : src[2 * C + h * D + t] + bqkv[2 * C + h * D + t];
+                q[dq + t] = src[h * D + t] + bqkv[h * D + t];
+                k[dkv + t] = pad ? 0 : src[C + h * D + t] + bqkv[C + h * D + t];
+                v[dkv + t] = pad ? 0 : src[2 * C + h * D + t] + bqkv[2 * C + h * D + t];
             }
+        }
+    }
+    if (proj_is_linear(m)) {
+        /* Kbar_h = alpha E K_h, Vbar_h = alpha F V_h: padded rows are 0, so a sequence with
+         * no valid row projects to 0 */
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)ws->nt) if (H * n * BD * m->kmax > PAR_MIN)
+        for (int64_t t = 0; t < 2 * H; t++) {
+            const int64_t h = t / 2, which = t % 2, kp = m->k[l * H + h];
+            const int pi = m->plan.index[(l * H + h) * 2 + which];
+            const lf_proj *pr = &m->plan.proj[pi];
+            mm(0, 0, kp, BD, n, proj_alpha(pr, kp), m->params + m->proj_off[pi], pr->n,
+               head_kv(m, l, h, (int)which, 0), BD, 0, head_kv(m, l, h, (int)which, 1), BD);
         }
     }
     const real scale = (real)(1.0 / sqrt((double)D));
@@ -882,17 +904,36 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         const uint8_t *mb = mask ? mask + b * n : NULL;
         real *out = ctx + b * n * C + h * D;
         if (c->linformer) {
-            proj_forward(hv.e, hv.ew, hv.kp, hv.k, n, D, mb, hv.kb, hv.slot);
-            /* value slots equal the key slots (same kind, same windows); attention uses the latter */
-            proj_forward(hv.f, hv.fw, hv.kp, hv.v, n, D, mb, hv.vb, hv.slot + m->kmax);
-            mm(0, 1, n, hv.kp, D, scale, hv.q, D, hv.kb, D, 0, hv.p, hv.w);
+            if (proj_is_linear(m)) { /* every slot holds the sequence's valid rows */
+                int64_t valid = 0;
+                for (int64_t i = 0; i < n; i++) valid += !mb || mb[i];
+                memset(hv.slot, valid > 0, (size_t)hv.kp);
+                memset(hv.slot + m->kmax, valid > 0, (size_t)hv.kp);
+            } else {
+                proj_pool_forward(hv.e, hv.ew, hv.k, hv.ld, n, D, mb, hv.kb, hv.ld, hv.slot);
+                /* value slots equal the key slots (same kind, same windows); attention uses the latter */
+                proj_pool_forward(hv.f, hv.fw, hv.v, hv.ld, n, D, mb, hv.vb, hv.ld, hv.slot + m->kmax);
+            }
+            mm(0, 1, n, hv.kp, D, scale, hv.q, D, hv.kb, hv.ld, 0, hv.p, hv.w);
             softmax_rows(hv.p, n, hv.kp, hv.slot);
-            mm(0, 0, n, D, hv.kp, 1, hv.p, hv.w, hv.vb, D, 0, out, C);
+            mm(0, 0, n, D, hv.kp, 1, hv.p, hv.w, hv.vb, hv.ld, 0, out, C);
         } else {
-            mm(0, 1, n, n, D, scale, hv.q, D, hv.k, D, 0, hv.p, n);
+            mm(0, 1, n, n, D, scale, hv.q, D, hv.k, hv.ld, 0, hv.p, n);
             softmax_rows(hv.p, n, n, mb);
-            mm(0, 0, n, D, n, 1, hv.p, n, hv.v, D, 0, out, C);
+            mm(0, 0, n, D, n, 1, hv.p, n, hv.v, hv.ld, 0, out, C);
         }
+    }
+}
+
+/* dx [n, D] (ld ldx) -> the key (which 0) or value (1) columns of head h in dqkv [rows,
+ * 3C] for the rows of sequence b; padded keys and values were the constant 0. */
+static void scatter_dkv(real *dqkv, const real *dx, int64_t ldx, int64_t b, int64_t n, int64_t C,
+                        int64_t h, int64_t D, int which, const uint8_t *mb)
+{
+    for (int64_t i = 0; i < n; i++) {
+        real *dst = dqkv + (b * n + i) * 3 * C + (1 + which) * C + h * D;
+        const int pad = mb && !mb[i];
+        for (int64_t x = 0; x < D; x++) dst[x] = pad ? 0 : dx[i * ldx + x];
     }
 }
 
@@ -902,9 +943,12 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
 {
     mlm_ws *ws = &m->ws;
     const lf_mlm_config *c = &m->cfg;
-    const int64_t B = ws->B, n = ws->n, C = c->dim, H = c->heads, D = C / H;
+    const int64_t B = ws->B, n = ws->n, C = c->dim, H = c->heads, D = C / H, BD = B * D;
+    const int64_t K = m->kmax;
     const real scale = (real)(1.0 / sqrt((double)D));
+    const int linear = proj_is_linear(m);
     real *dqkv = ws->qkv;
+    /* per sequence and head: everything but the linear projections' backward */
 #pragma omp parallel for schedule(dynamic, 1) num_threads((int)ws->nt) if (B * H > 1 && B * H * n * n * D > PAR_MIN)
     for (int64_t item = 0; item < B * H; item++) {
         const int64_t b = item / H, h = item % H;
@@ -913,48 +957,69 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
         const real *dout = dctx + b * n * C + h * D;
         real *t = ws->thr + (size_t)lf_thread_id() * ws->thr_stride;
         const int64_t kp = hv.kp, w = hv.w;
-        real *dp = t, *dk = dp + n * w, *dv = dk + n * D, *dkb = dv + n * D, *dvb = dkb + kp * D;
+        real *dp = t, *dk = dp + n * w, *dv = dk + n * D;
         real *dq = dqkv + b * n * 3 * C + h * D;
+        /* Linformer: dKbar, dVbar [kp, D] of this item inside the layer's [H, kmax, B D] */
+        real *dkb = ws->dkb ? ws->dkb + h * K * BD + b * D : NULL;
+        real *dvb = ws->dvb ? ws->dvb + h * K * BD + b * D : NULL;
         const real *kk = c->linformer ? hv.kb : hv.k, *vv = c->linformer ? hv.vb : hv.v;
         /* dV(b) = P^T dO, dP = dO V(b)^T, dS = P .* (dP - rowsum(dP .* P)) */
-        mm(1, 0, kp, D, n, 1, hv.p, w, dout, C, 0, c->linformer ? dvb : dv, D);
-        mm(0, 1, n, kp, D, 1, dout, C, vv, D, 0, dp, w);
+        if (c->linformer)
+            mm(1, 0, kp, D, n, 1, hv.p, w, dout, C, 0, dvb, BD);
+        else
+            mm(1, 0, kp, D, n, 1, hv.p, w, dout, C, 0, dv, D);
+        mm(0, 1, n, kp, D, 1, dout, C, vv, hv.ld, 0, dp, w);
         for (int64_t i = 0; i < n; i++) {
             const real *pi = hv.p + i * w;
             real *gi = dp + i * w;
             const double dot = ln_dot(gi, pi, kp);
             for (int64_t j = 0; j < kp; j++) gi[j] = (real)((double)pi[j] * ((double)gi[j] - dot));
         }
-        mm(0, 0, n, D, kp, scale, dp, w, kk, D, 0, dq, 3 * C);
-        if (c->linformer) {
-            mm(1, 0, kp, D, n, scale, dp, w, hv.q, D, 0, dkb, D);
+        mm(0, 0, n, D, kp, scale, dp, w, kk, hv.ld, 0, dq, 3 * C);
+        if (!c->linformer) {
+            mm(1, 0, n, D, n, scale, dp, w, hv.q, D, 0, dk, D);
+        } else {
+            mm(1, 0, kp, D, n, scale, dp, w, hv.q, D, 0, dkb, BD);
+            if (linear) continue; /* the projections' backward follows, head by head */
             memset(dk, 0, (size_t)(n * D) * sizeof(real));
             memset(dv, 0, (size_t)(n * D) * sizeof(real));
             real *pg = ws->pg + (size_t)item * 2 * ws->pg_stride;
-            const int learn_e = hv.e->kind == LF_PROJ_LINEAR || hv.e->kind == LF_PROJ_CONV;
-            /* the products below write rows < kp and columns < n of each [k, n] linear
-             * gradient (the convolution's clears its own); the rest must read as 0 */
-            if (hv.e->kind == LF_PROJ_LINEAR &&
-                (kp < hv.e->k || n < hv.e->n || kp < hv.f->k || n < hv.f->n))
-                memset(pg, 0, 2 * ws->pg_stride * sizeof(real));
-            proj_backward(hv.e, hv.ew, kp, hv.k, n, D, mb, hv.slot, dkb, dk, learn_e ? pg : NULL);
-            proj_backward(hv.f, hv.fw, kp, hv.v, n, D, mb, hv.slot, dvb, dv,
-                          learn_e ? pg + ws->pg_stride : NULL);
-        } else {
-            mm(1, 0, n, D, n, scale, dp, w, hv.q, D, 0, dk, D);
+            const int conv = hv.e->kind == LF_PROJ_CONV;
+            proj_pool_backward(hv.e, hv.ew, hv.k, hv.ld, n, D, mb, hv.slot, dkb, BD, dk,
+                               conv ? pg : NULL);
+            proj_pool_backward(hv.f, hv.fw, hv.v, hv.ld, n, D, mb, hv.slot, dvb, BD, dv,
+                               conv ? pg + ws->pg_stride : NULL);
         }
-        /* padded keys and values were the constant 0 */
-        for (int64_t i = 0; i < n; i++) {
-            real *dst = dqkv + (b * n + i) * 3 * C;
-            const int pad = mb && !mb[i];
-            for (int64_t x = 0; x < D; x++) {
-                dst[C + h * D + x] = pad ? 0 : dk[i * D + x];
-                dst[2 * C + h * D + x] = pad ? 0 : dv[i * D + x];
-            }
-        }
+        scatter_dkv(dqkv, dk, D, b, n, C, h, D, 0, mb);
+        scatter_dkv(dqkv, dv, D, b, n, C, h, D, 1, mb);
     }
     if (!c->linformer) return;
-    /* Shared projections: sum the users' gradients in (sequence, head, key|value) order. */
+    if (linear) {
+        /* per head and key|value, all sequences at once: dX_h = alpha E^T dXbar_h, and for
+         * a learned E its gradient alpha dXbar_h X_h^T (one product summing the sequences) */
+#pragma omp parallel for schedule(dynamic, 1) num_threads((int)ws->nt) if (H * n * BD * K > PAR_MIN)
+        for (int64_t t = 0; t < 2 * H; t++) {
+            const int64_t h = t / 2, kp = m->k[l * H + h];
+            const int which = (int)(t % 2);
+            const int pi = m->plan.index[(l * H + h) * 2 + which];
+            const lf_proj *pr = &m->plan.proj[pi];
+            const real alpha = proj_alpha(pr, kp);
+            const real *dxb = (which ? ws->dvb : ws->dkb) + h * K * BD, *x = head_kv(m, l, h, which, 0);
+            real *dx = ws->thr + (size_t)lf_thread_id() * ws->thr_stride;
+            mm(1, 0, n, BD, kp, alpha, m->params + m->proj_off[pi], pr->n, dxb, BD, 0, dx, BD);
+            for (int64_t b = 0; b < B; b++)
+                scatter_dkv(dqkv, dx + b * D, BD, b, n, C, h, D, which, mask ? mask + b * n : NULL);
+            if (pr->kind != LF_PROJ_LINEAR) continue;
+            real *pg = ws->pg + (size_t)t * ws->pg_stride;
+            /* the product writes rows < kp and columns < n of the [k, n] gradient */
+            if (kp < pr->k || n < pr->n) memset(pg, 0, ws->pg_stride * sizeof(real));
+            mm(0, 1, kp, n, BD, alpha, dxb, BD, x, BD, 0, pg, pr->n);
+        }
+    }
+    /* Shared projections: sum the users' gradients in order, in double: (head, key|value)
+     * for linear projections (each already summed over the sequences), (sequence, head,
+     * key|value) for convolutions. */
+    const int64_t G = linear ? 1 : B;
     for (int p = 0; p < m->plan.n_proj; p++) {
         const lf_proj *pr = &m->plan.proj[p];
         if (pr->kind != LF_PROJ_LINEAR && pr->kind != LF_PROJ_CONV) continue;
@@ -967,18 +1032,18 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
         real *g = m->grads + m->proj_off[p];
         const int *index = m->plan.index;
         /* Chunks of elements in parallel; within a chunk the users are added one after
-         * another in item order, a contiguous (vectorizable) pass each. */
+         * another in order, a contiguous (vectorizable) pass each. */
         const int64_t chunks = (cnt + PG_CHUNK - 1) / PG_CHUNK;
-#pragma omp parallel for schedule(static) if (chunks > 1 && cnt * B * H > PAR_MIN)
+#pragma omp parallel for schedule(static) if (chunks > 1 && cnt * G * H > PAR_MIN)
         for (int64_t ch = 0; ch < chunks; ch++) {
             const int64_t lo = ch * PG_CHUNK, len = cnt - lo < PG_CHUNK ? cnt - lo : PG_CHUNK;
             double s[PG_CHUNK];
             for (int64_t e = 0; e < len; e++) s[e] = 0;
-            for (int64_t b = 0; b < B; b++)
+            for (int64_t gi = 0; gi < G; gi++)
                 for (int64_t h = 0; h < H; h++)
                     for (int which = 0; which < 2; which++) {
                         if (index[(l * H + h) * 2 + which] != p) continue;
-                        const real *src = ws->pg + ((size_t)(b * H + h) * 2 + which) * ws->pg_stride + lo;
+                        const real *src = ws->pg + ((size_t)(gi * H + h) * 2 + which) * ws->pg_stride + lo;
                         for (int64_t e = 0; e < len; e++) s[e] += (double)src[e];
                     }
             for (int64_t e = 0; e < len; e++) g[lo + e] = (real)((double)g[lo + e] + s[e]);
