@@ -65,23 +65,47 @@ static void mm(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, cons
 #endif
 }
 
-/* db[j] += sum_r dy[r, j] (rows in order, double accumulators): deterministic. */
-#define COLSUM_CHUNK 64
+/* Column sums (bias, gamma and beta gradients) in double over ROW_BLOCKS fixed blocks
+ * of rows: each block sums its rows in order into its own partial [N] (in parallel,
+ * and fused with the pass that makes or reads those rows), then colsum_finish adds
+ * the partials in block order. The blocks depend on the row count only, so the sums
+ * do not depend on the thread count. part: [ROW_BLOCKS, N] doubles. */
+#define ROW_BLOCKS 16
 #define PG_CHUNK 512 /* projection-gradient elements summed per task */
 #define EMB_COLS 16  /* embedding-gradient columns per task */
-static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db)
+
+static int64_t row_blocks(int64_t rows) { return rows < ROW_BLOCKS ? rows : ROW_BLOCKS; }
+static int64_t block_lo(int64_t blk, int64_t nb, int64_t rows) { return blk * rows / nb; }
+
+/* db[j] += sum over blocks of part[blk * stride + j], per column in block order. */
+static void colsum_finish(const double *part, int64_t stride, int64_t nb, int64_t N, real *db)
 {
-    const int64_t chunks = (N + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
-#pragma omp parallel for schedule(static) if (chunks > 1 && rows * N > PAR_MIN)
-    for (int64_t ch = 0; ch < chunks; ch++) {
-        const int64_t lo = ch * COLSUM_CHUNK, hi = lo + COLSUM_CHUNK < N ? lo + COLSUM_CHUNK : N;
-        double acc[COLSUM_CHUNK] = {0};
-        for (int64_t r = 0; r < rows; r++) {
-            const real *row = dy + r * N;
-            for (int64_t j = lo; j < hi; j++) acc[j - lo] += (double)row[j];
-        }
-        for (int64_t j = lo; j < hi; j++) db[j] = (real)((double)db[j] + acc[j - lo]);
+#pragma omp parallel for schedule(static) if (N * nb > PAR_MIN)
+    for (int64_t j = 0; j < N; j++) {
+        double s = 0;
+        for (int64_t blk = 0; blk < nb; blk++) s += part[blk * stride + j];
+        db[j] = (real)((double)db[j] + s);
     }
+}
+
+/* acc[j] += row[j], j < N. */
+static void colsum_row(double *acc, const real *row, int64_t N)
+{
+    for (int64_t j = 0; j < N; j++) acc[j] += (double)row[j];
+}
+
+/* db[j] += sum_r dy[r, j]: deterministic (above). */
+static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db, double *part)
+{
+    const int64_t nb = row_blocks(rows);
+#pragma omp parallel for schedule(static) if (nb > 1 && rows * N > PAR_MIN)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        double *acc = part + blk * N;
+        for (int64_t j = 0; j < N; j++) acc[j] = 0;
+        for (int64_t r = block_lo(blk, nb, rows); r < block_lo(blk + 1, nb, rows); r++)
+            colsum_row(acc, dy + r * N, N);
+    }
+    colsum_finish(part, N, nb, N, db);
 }
 
 /* Row sums in double (layer norm statistics, the softmax backward's row dot product),
@@ -154,56 +178,54 @@ static void ln_forward(const real *x, int64_t rows, int64_t C, const real *g, co
         ln_row(x + r * C, C, g, b, eps, xhat + r * C, rstd + r, y + r * C);
 }
 
-/* dx (= or +=, per accumulate) from dy through LN; dg, db accumulated (column sums in
- * row order). dx may not alias dy unless accumulate is 0. */
+/* dx (= or +=, per accumulate) from dy through LN; dg, db accumulated (column sums by
+ * row blocks, colsum_finish; part [ROW_BLOCKS, 2 C]), in one pass over dy and xhat. dx
+ * may alias dy when accumulate is 0 (a row is read before it is written). */
 static void ln_backward(const real *dy, const real *xhat, const double *rstd, int64_t rows,
-                        int64_t C, const real *g, real *dx, int accumulate, real *dg, real *db)
+                        int64_t C, const real *g, real *dx, int accumulate, real *dg, real *db,
+                        double *part)
 {
-    const int64_t chunks = (C + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
-#pragma omp parallel for schedule(static) if (chunks > 1 && rows * C > PAR_MIN)
-    for (int64_t ch = 0; ch < chunks; ch++) {
-        const int64_t lo = ch * COLSUM_CHUNK, hi = lo + COLSUM_CHUNK < C ? lo + COLSUM_CHUNK : C;
-        double ag[COLSUM_CHUNK] = {0}, ab[COLSUM_CHUNK] = {0};
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t j = lo; j < hi; j++) {
-                ag[j - lo] += (double)dy[r * C + j] * (double)xhat[r * C + j];
-                ab[j - lo] += (double)dy[r * C + j];
+    const int64_t nb = row_blocks(rows);
+#pragma omp parallel for schedule(static) if (nb > 1 && rows * C > PAR_MIN)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        double *ag = part + blk * 2 * C, *ab = ag + C;
+        for (int64_t j = 0; j < 2 * C; j++) ag[j] = 0;
+        for (int64_t r = block_lo(blk, nb, rows); r < block_lo(blk + 1, nb, rows); r++) {
+            const real *dyr = dy + r * C, *xr = xhat + r * C;
+            real *dxr = dx + r * C;
+            for (int64_t j = 0; j < C; j++) {
+                ag[j] += (double)dyr[j] * (double)xr[j];
+                ab[j] += (double)dyr[j];
             }
-        for (int64_t j = lo; j < hi; j++) {
-            dg[j] = (real)((double)dg[j] + ag[j - lo]);
-            db[j] = (real)((double)db[j] + ab[j - lo]);
-        }
-    }
-#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        const real *dyr = dy + r * C, *xr = xhat + r * C;
-        real *dxr = dx + r * C;
-        /* mean(dxhat), mean(dxhat xhat), in LN_LANES lanes as ln_sum */
-        double a1[LN_LANES] = {0}, a2[LN_LANES] = {0}, m1 = 0, m2 = 0;
-        int64_t j = 0;
-        for (; j + LN_LANES <= C; j += LN_LANES)
+            /* mean(dxhat), mean(dxhat xhat), in LN_LANES lanes as ln_sum */
+            double a1[LN_LANES] = {0}, a2[LN_LANES] = {0}, m1 = 0, m2 = 0;
+            int64_t j = 0;
+            for (; j + LN_LANES <= C; j += LN_LANES)
+                for (int q = 0; q < LN_LANES; q++) {
+                    const double t = (double)dyr[j + q] * (double)g[j + q];
+                    a1[q] += t;
+                    a2[q] += t * (double)xr[j + q];
+                }
             for (int q = 0; q < LN_LANES; q++) {
-                const double t = (double)dyr[j + q] * (double)g[j + q];
-                a1[q] += t;
-                a2[q] += t * (double)xr[j + q];
+                m1 += a1[q];
+                m2 += a2[q];
             }
-        for (int q = 0; q < LN_LANES; q++) {
-            m1 += a1[q];
-            m2 += a2[q];
-        }
-        for (; j < C; j++) {
-            const double t = (double)dyr[j] * (double)g[j];
-            m1 += t;
-            m2 += t * (double)xr[j];
-        }
-        m1 /= (double)C;
-        m2 /= (double)C;
-        for (j = 0; j < C; j++) {
-            const double t = (double)dyr[j] * (double)g[j];
-            const double v = rstd[r] * (t - m1 - (double)xr[j] * m2);
-            dxr[j] = accumulate ? (real)((double)dxr[j] + v) : (real)v;
+            for (; j < C; j++) {
+                const double t = (double)dyr[j] * (double)g[j];
+                m1 += t;
+                m2 += t * (double)xr[j];
+            }
+            m1 /= (double)C;
+            m2 /= (double)C;
+            for (j = 0; j < C; j++) {
+                const double t = (double)dyr[j] * (double)g[j];
+                const double v = rstd[r] * (t - m1 - (double)xr[j] * m2);
+                dxr[j] = accumulate ? (real)((double)dxr[j] + v) : (real)v;
+            }
         }
     }
+    colsum_finish(part, 2 * C, nb, C, dg);
+    colsum_finish(part + C, 2 * C, nb, C, db);
 }
 
 #ifdef MLM_DOUBLE
@@ -251,6 +273,24 @@ static void gelu_block(const real *u, real *g, real *du, int64_t count)
         }
     }
 #endif
+}
+
+/* du [rows, F] *= GELU'(u), and db[j] += sum_r du[r, j] in the same pass (row blocks as
+ * colsum_add; part [ROW_BLOCKS, F]). */
+static void gelu_backward_colsum(const real *u, real *du, int64_t rows, int64_t F, real *db,
+                                 double *part)
+{
+    const int64_t nb = row_blocks(rows);
+#pragma omp parallel for schedule(static) if (nb > 1 && rows * F > PAR_MIN)
+    for (int64_t blk = 0; blk < nb; blk++) {
+        double *acc = part + blk * F;
+        for (int64_t j = 0; j < F; j++) acc[j] = 0;
+        for (int64_t r = block_lo(blk, nb, rows); r < block_lo(blk + 1, nb, rows); r++) {
+            gelu_block(u + r * F, NULL, du + r * F, F);
+            colsum_row(acc, du + r * F, F);
+        }
+    }
+    colsum_finish(part, F, nb, F, db);
 }
 
 /* splitmix64 finaliser: a seed per (model seed, step, site) for the dropout streams. */
@@ -306,6 +346,7 @@ typedef struct {
     real *d1, *d2, *d3, *d4; /* [rows, C] backward scratch */
     int dropped;       /* the last forward applied dropout */
     real *df;          /* [rows, F] backward scratch */
+    double *part;      /* [ROW_BLOCKS, max(V, F, 3C)] column-sum partials */
     real *thr;         /* [nt, thr_stride] per-thread attention backward scratch */
     size_t thr_stride;
     real *pg;          /* [G, H, 2, pg_stride] projection gradients per use: G = 1 for
@@ -345,7 +386,7 @@ static void ws_free(mlm_ws *w)
 {
     void *all[] = {w->x,   w->qkv, w->q,   w->k,   w->v,   w->kb,     w->vb,     w->slot,
                    w->p,   w->ctx, w->ain, w->h,   w->fin, w->xh1,    w->xh2,    w->rs1,
-                   w->dkb, w->dvb,
+                   w->dkb, w->dvb, w->part,
                    w->rs2, w->u,   w->g,   w->keep, w->xhe, w->rse,   w->hid,    w->d1,
                    w->d2,  w->d3,  w->d4, w->df,  w->thr, w->pg,  w->masked, w->logits, w->hm,
                    w->row_loss};
@@ -429,6 +470,8 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
     w->d3 = ws_alloc(&bad, 1, rows, C, R);
     w->d4 = ws_alloc(&bad, 1, rows, C, R);
     w->df = ws_alloc(&bad, 1, rows, F, R);
+    w->part = ws_alloc(&bad, ROW_BLOCKS, V > F ? (V > 3 * C ? V : 3 * C) : (F > 3 * C ? F : 3 * C), 1,
+                       sizeof(double));
     /* per thread: dP [n, w] and dk/dv staging [n, D] per sequence and head; dX [n, B D]
      * per head for linear projections */
     w->thr_stride = N * wdt + 2 * N * D;
@@ -1064,10 +1107,16 @@ static void apply_dropout(real *x, const uint8_t *keep, int64_t count, double p)
 static void bias_dropout_residual(real *y, const real *bias, const uint8_t *keep, double p,
                                   const real *res, int64_t rows, int64_t C)
 {
+    if (!keep) { /* one pass: (y + bias) + res */
+#pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < C; j++) y[r * C + j] = (y[r * C + j] + bias[j]) + res[r * C + j];
+        return;
+    }
 #pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < C; j++) y[r * C + j] += bias[j];
-    if (keep) apply_dropout(y, keep, rows * C, p);
+    apply_dropout(y, keep, rows * C, p);
 #pragma omp parallel for schedule(static) if (rows * C > PAR_MIN)
     for (int64_t i = 0; i < rows * C; i++) y[i] += res[i];
 }
@@ -1135,13 +1184,11 @@ static void ffn_backward(struct MLM *m, int64_t l, const real *dfo, real *dfin, 
     const real *P = m->params;
     real *G = m->grads;
     const real *u = ws->u + l * rows * F, *g = ws->g + l * rows * F, *fin = layer_fin(m, l);
-    colsum_add(dfo, rows, C, G + lo->b2);
+    colsum_add(dfo, rows, C, G + lo->b2, ws->part);
     mm(1, 0, C, F, rows, 1, dfo, C, g, F, 1, G + lo->w2, F);
     real *du = ws->df;
     mm(0, 0, rows, F, C, 1, dfo, C, P + lo->w2, F, 0, du, F);
-#pragma omp parallel for schedule(static) if (rows * F > PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) gelu_block(u + r * F, NULL, du + r * F, F);
-    colsum_add(du, rows, F, G + lo->b1);
+    gelu_backward_colsum(u, du, rows, F, G + lo->b1, ws->part);
     mm(1, 0, F, C, rows, 1, du, F, fin, C, 1, G + lo->w1, C);
     mm(0, 0, rows, C, F, 1, du, F, P + lo->w1, C, beta, dfin, C);
 }
@@ -1157,12 +1204,12 @@ static void attn_block_backward(struct MLM *m, int64_t l, const uint8_t *mask, c
     const mlm_layer_off *lo = &m->lay[l];
     const real *P = m->params;
     real *G = m->grads;
-    colsum_add(da, rows, C, G + lo->bo);
+    colsum_add(da, rows, C, G + lo->bo, ws->part);
     mm(1, 0, C, C, rows, 1, da, C, ws->ctx + l * rows * C, C, 1, G + lo->wo, C);
     real *dctx = ws->d4;
     mm(0, 0, rows, C, C, 1, da, C, P + lo->wo, C, 0, dctx, C);
     attention_backward(m, l, mask, dctx);
-    colsum_add(ws->qkv, rows, 3 * C, G + lo->bqkv);
+    colsum_add(ws->qkv, rows, 3 * C, G + lo->bqkv, ws->part);
     mm(1, 0, 3 * C, C, rows, 1, ws->qkv, 3 * C, layer_ain(m, l), C, 1, G + lo->wqkv, C);
     mm(0, 0, rows, C, 3 * C, 1, ws->qkv, 3 * C, P + lo->wqkv, C, beta, dain, C);
 }
@@ -1181,11 +1228,11 @@ static void layer_backward(struct MLM *m, int64_t l, const uint8_t *mask, double
     real *dh = ws->d1, *t = ws->d3;
     if (!m->cfg.pre_ln) {
         /* x' = LN2(h + drop(f)), fin = h;  h = LN1(x + drop(a)), ain = x */
-        ln_backward(dx, xh2, rs2, rows, C, P + lo->ln2g, dh, 0, G + lo->ln2g, G + lo->ln2b);
+        ln_backward(dx, xh2, rs2, rows, C, P + lo->ln2g, dh, 0, G + lo->ln2g, G + lo->ln2b, ws->part);
         /* dfo may be dh itself: ffn_backward reads it before it adds to dh (likewise da, dx) */
         const real *dfo = dropout_back(dh, t, keep2, rows * C, ws->dropped, pdrop);
         ffn_backward(m, l, dfo, dh, 1);
-        ln_backward(dh, xh1, rs1, rows, C, P + lo->ln1g, dx, 0, G + lo->ln1g, G + lo->ln1b);
+        ln_backward(dh, xh1, rs1, rows, C, P + lo->ln1g, dx, 0, G + lo->ln1g, G + lo->ln1b, ws->part);
         const real *da = dropout_back(dx, t, keep1, rows * C, ws->dropped, pdrop);
         attn_block_backward(m, l, mask, da, dx, 1);
     } else {
@@ -1194,11 +1241,11 @@ static void layer_backward(struct MLM *m, int64_t l, const uint8_t *mask, double
         const real *dfo = dropout_back(dx, t, keep2, rows * C, ws->dropped, pdrop);
         real *dfin = ws->d2;
         ffn_backward(m, l, dfo, dfin, 0);
-        ln_backward(dfin, xh2, rs2, rows, C, P + lo->ln2g, dx, 1, G + lo->ln2g, G + lo->ln2b);
+        ln_backward(dfin, xh2, rs2, rows, C, P + lo->ln2g, dx, 1, G + lo->ln2g, G + lo->ln2b, ws->part);
         const real *da = dropout_back(dx, t, keep1, rows * C, ws->dropped, pdrop);
         real *dain = ws->d2;
         attn_block_backward(m, l, mask, da, dain, 0);
-        ln_backward(dain, xh1, rs1, rows, C, P + lo->ln1g, dx, 1, G + lo->ln1g, G + lo->ln1b);
+        ln_backward(dain, xh1, rs1, rows, C, P + lo->ln1g, dx, 1, G + lo->ln1g, G + lo->ln1b, ws->part);
     }
 }
 
@@ -1256,32 +1303,31 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
 #pragma omp parallel for schedule(static) if (M * V > PAR_MIN)
     for (int64_t i = 0; i < M; i++) {
         real *row = lg + i * V;
-        double mx = -INFINITY;
-        for (int64_t j = 0; j < V; j++) {
-            row[j] += ob[j];
-            if ((double)row[j] > mx) mx = (double)row[j];
-        }
+        for (int64_t j = 0; j < V; j++) row[j] += ob[j];
         const int32_t tg = b->targets[ws->masked[i]];
         const double target_logit = (double)row[tg];
-        double z = 0;
 #ifdef MLM_DOUBLE
+        double mx = -INFINITY, z = 0;
+        for (int64_t j = 0; j < V; j++)
+            if (row[j] > mx) mx = row[j];
         for (int64_t j = 0; j < V; j++) {
             row[j] = exp(row[j] - mx);
             z += row[j];
         }
 #else
-        /* one vectorized exponential per logit (relative error < 4e-7), kept for the
-         * gradient; libm's scalar exp, twice per logit, cost a fifth of a training
-         * step with a WordPiece vocabulary */
-        const float mxf = (float)mx;
-        for (int64_t j = 0; j < V; j++) row[j] -= mxf;
-        lf_exp_inplace(row, V);
-        for (int64_t j = 0; j < V; j++) z += (double)row[j];
+        /* the library's vectorized softmax pieces: the maximum (exact in any order), one
+         * exponential per logit (relative error < 4e-7) kept for the gradient, their sum
+         * in eight double lanes. libm's scalar exp, twice per logit, cost a fifth of a
+         * training step with a WordPiece vocabulary, and a single running sum a twentieth. */
+        const float mxf = lf_row_max(row, V, NULL);
+        const double mx = (double)mxf, z = lf_softmax_exp_shifted(row, V, mxf, NULL);
 #endif
         ws->row_loss[i] = mx + log(z) - target_logit;
         /* dlogits = (softmax - onehot) / M */
-        const double inv = 1.0 / z, invm = 1.0 / (double)M;
-        for (int64_t j = 0; j < V; j++) row[j] = (real)(((double)row[j] * inv - (j == tg)) * invm);
+        const double inv = 1.0 / z, invm = 1.0 / (double)M, ptg = (double)row[tg] * inv;
+        const real sc = (real)(inv * invm); /* one rounding per entry, as a float scale */
+        for (int64_t j = 0; j < V; j++) row[j] *= sc;
+        row[tg] = (real)((ptg - 1.0) * invm);
     }
     double sum = 0;
     for (int64_t i = 0; i < M; i++) sum += ws->row_loss[i];
@@ -1289,7 +1335,7 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     if (!backward) return 0;
 
     real *G = m->grads;
-    colsum_add(lg, M, V, G + m->obias);
+    colsum_add(lg, M, V, G + m->obias, ws->part);
     mm(1, 0, V, C, M, 1, lg, V, ws->hm, C, 1, G + m->tok, C);
     mm(0, 0, M, C, V, 1, lg, V, P + m->tok, C, 0, ws->hm, C);
     real *dh = ws->hid; /* the hidden states are no longer needed: their gradient */
@@ -1298,7 +1344,7 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
         memcpy(dh + ws->masked[i] * C, ws->hm + i * C, (size_t)C * sizeof(real));
     real *g = ws->x + L * rows * C; /* x[L] is no longer needed either */
     if (c->pre_ln)
-        ln_backward(dh, ws->xhe, ws->rse, rows, C, P + m->lneg, g, 0, G + m->lneg, G + m->lneb);
+        ln_backward(dh, ws->xhe, ws->rse, rows, C, P + m->lneg, g, 0, G + m->lneg, G + m->lneb, ws->part);
     else
         memcpy(g, dh, (size_t)(rows * C) * sizeof(real));
     for (int64_t l = L - 1; l >= 0; l--) layer_backward(m, l, b->mask, pdrop, g);
@@ -1306,7 +1352,7 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     const real *de0 = dropout_back(g, ws->d3, ws->keep, rows * C, ws->dropped, pdrop);
     real *de = ws->d1;
     if (!c->pre_ln)
-        ln_backward(de0, ws->xhe, ws->rse, rows, C, P + m->lneg, de, 0, G + m->lneg, G + m->lneb);
+        ln_backward(de0, ws->xhe, ws->rse, rows, C, P + m->lneg, de, 0, G + m->lneg, G + m->lneb, ws->part);
     else
         memcpy(de, de0, (size_t)(rows * C) * sizeof(real));
     /* scatter, deterministic: blocks of EMB_COLS columns in parallel, rows in order
