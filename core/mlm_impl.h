@@ -36,6 +36,7 @@
 #include "parallel.h"
 #include "rng.h"
 #include "softmax.h"
+#include "tilegemm.h"
 
 typedef REAL real;
 
@@ -63,6 +64,40 @@ static void mm(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, cons
 #else
     lf_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
+}
+
+/* Items of attention (one sequence and head): C = alpha op(A) op(B), overwritten, with
+ * small operands (at most ITEM_MAX rows of B and columns of C). float builds with AVX2
+ * use the register-blocked kernels of tilegemm.h: OpenBLAS packed both operands again
+ * for each of these ~1 MFLOP products (256 x 64 x 32 at n = 256, k = 64), which ran at
+ * about a third of its large-product rate. A transposed B goes through bt [k, n]. */
+#define ITEM_MAX 512
+static void mm_item(int ta, int tb, int64_t m, int64_t n, int64_t k, real alpha, const real *a,
+                    int64_t lda, const real *b, int64_t ldb, real *c, int64_t ldc, real *bt)
+{
+#if !defined(MLM_DOUBLE) && LF_HAVE_TILES
+#if defined(__AVX512F__)
+    const int cols_ok = 1;
+#else
+    const int cols_ok = n % 8 == 0; /* the AVX2 tiles take whole groups of eight columns */
+#endif
+    if (cols_ok && n <= ITEM_MAX && k <= ITEM_MAX) {
+        if (tb) {
+            for (int64_t t = 0; t < k; t++)
+                for (int64_t j = 0; j < n; j++) bt[t * n + j] = b[j * ldb + t];
+            b = bt;
+            ldb = n;
+        }
+        if (ta)
+            lf_gemm_small_at(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        else
+            lf_gemm_small(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        return;
+    }
+#else
+    (void)bt;
+#endif
+    mm(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0, c, ldc);
 }
 
 /* Column sums (bias, gamma and beta gradients) in double over ROW_BLOCKS fixed blocks
@@ -347,8 +382,8 @@ typedef struct {
     int dropped;       /* the last forward applied dropout */
     real *df;          /* [rows, F] backward scratch */
     double *part;      /* [ROW_BLOCKS, max(V, F, 3C)] column-sum partials */
-    real *thr;         /* [nt, thr_stride] per-thread attention backward scratch */
-    size_t thr_stride;
+    real *thr;         /* [nt, thr_stride] per-thread attention scratch */
+    size_t thr_stride, bt_off; /* bt_off: where mm_item's transposed operand starts */
     real *pg;          /* [G, H, 2, pg_stride] projection gradients per use: G = 1 for
                         * linear projections (summed over the sequences), B for conv */
     size_t pg_stride;
@@ -472,9 +507,10 @@ static int ws_ensure(struct MLM *m, int64_t B, int64_t n)
     w->df = ws_alloc(&bad, 1, rows, F, R);
     w->part = ws_alloc(&bad, ROW_BLOCKS, V > F ? (V > 3 * C ? V : 3 * C) : (F > 3 * C ? F : 3 * C), 1,
                        sizeof(double));
-    /* per thread: dP [n, w] and dk/dv staging [n, D] per sequence and head; dX [n, B D]
-     * per head for linear projections */
-    w->thr_stride = N * wdt + 2 * N * D;
+    /* per thread: dP [n, w], dk/dv staging [n, D] and mm_item's transposed operand
+     * [D, max(n, kmax)] per sequence and head; dX [n, B D] per head for linear projections */
+    w->bt_off = N * wdt + 2 * N * D;
+    w->thr_stride = w->bt_off + D * (N > K ? N : K);
     if (c->linformer && w->thr_stride < N * (size_t)B * D) w->thr_stride = N * (size_t)B * D;
     w->thr = ws_alloc(&bad, (size_t)nt, w->thr_stride, 1, R);
     w->masked = ws_alloc(&bad, rows, 1, 1, sizeof(int64_t));
@@ -946,6 +982,7 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         head_view hv = head_at(m, l, b, h);
         const uint8_t *mb = mask ? mask + b * n : NULL;
         real *out = ctx + b * n * C + h * D;
+        real *bt = ws->thr + (size_t)lf_thread_id() * ws->thr_stride + ws->bt_off;
         if (c->linformer) {
             if (proj_is_linear(m)) { /* every slot holds the sequence's valid rows */
                 int64_t valid = 0;
@@ -957,13 +994,13 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
                 /* value slots equal the key slots (same kind, same windows); attention uses the latter */
                 proj_pool_forward(hv.f, hv.fw, hv.v, hv.ld, n, D, mb, hv.vb, hv.ld, hv.slot + m->kmax);
             }
-            mm(0, 1, n, hv.kp, D, scale, hv.q, D, hv.kb, hv.ld, 0, hv.p, hv.w);
+            mm_item(0, 1, n, hv.kp, D, scale, hv.q, D, hv.kb, hv.ld, hv.p, hv.w, bt);
             softmax_rows(hv.p, n, hv.kp, hv.slot);
-            mm(0, 0, n, D, hv.kp, 1, hv.p, hv.w, hv.vb, hv.ld, 0, out, C);
+            mm_item(0, 0, n, D, hv.kp, 1, hv.p, hv.w, hv.vb, hv.ld, out, C, bt);
         } else {
-            mm(0, 1, n, n, D, scale, hv.q, D, hv.k, hv.ld, 0, hv.p, n);
+            mm_item(0, 1, n, n, D, scale, hv.q, D, hv.k, hv.ld, hv.p, n, bt);
             softmax_rows(hv.p, n, n, mb);
-            mm(0, 0, n, D, n, 1, hv.p, n, hv.v, hv.ld, 0, out, C);
+            mm_item(0, 0, n, D, n, 1, hv.p, n, hv.v, hv.ld, out, C, bt);
         }
     }
 }
@@ -1007,22 +1044,23 @@ static void attention_backward(struct MLM *m, int64_t l, const uint8_t *mask, co
         real *dvb = ws->dvb ? ws->dvb + h * K * BD + b * D : NULL;
         const real *kk = c->linformer ? hv.kb : hv.k, *vv = c->linformer ? hv.vb : hv.v;
         /* dV(b) = P^T dO, dP = dO V(b)^T, dS = P .* (dP - rowsum(dP .* P)) */
+        real *bt = t + ws->bt_off;
         if (c->linformer)
-            mm(1, 0, kp, D, n, 1, hv.p, w, dout, C, 0, dvb, BD);
+            mm_item(1, 0, kp, D, n, 1, hv.p, w, dout, C, dvb, BD, bt);
         else
-            mm(1, 0, kp, D, n, 1, hv.p, w, dout, C, 0, dv, D);
-        mm(0, 1, n, kp, D, 1, dout, C, vv, hv.ld, 0, dp, w);
+            mm_item(1, 0, kp, D, n, 1, hv.p, w, dout, C, dv, D, bt);
+        mm_item(0, 1, n, kp, D, 1, dout, C, vv, hv.ld, dp, w, bt);
         for (int64_t i = 0; i < n; i++) {
             const real *pi = hv.p + i * w;
             real *gi = dp + i * w;
             const double dot = ln_dot(gi, pi, kp);
             for (int64_t j = 0; j < kp; j++) gi[j] = (real)((double)pi[j] * ((double)gi[j] - dot));
         }
-        mm(0, 0, n, D, kp, scale, dp, w, kk, hv.ld, 0, dq, 3 * C);
+        mm_item(0, 0, n, D, kp, scale, dp, w, kk, hv.ld, dq, 3 * C, bt);
         if (!c->linformer) {
-            mm(1, 0, n, D, n, scale, dp, w, hv.q, D, 0, dk, D);
+            mm_item(1, 0, n, D, n, scale, dp, w, hv.q, D, dk, D, bt);
         } else {
-            mm(1, 0, kp, D, n, scale, dp, w, hv.q, D, 0, dkb, BD);
+            mm_item(1, 0, kp, D, n, scale, dp, w, hv.q, D, dkb, BD, bt);
             if (linear) continue; /* the projections' backward follows, head by head */
             memset(dk, 0, (size_t)(n * D) * sizeof(real));
             memset(dv, 0, (size_t)(n * D) * sizeof(real));

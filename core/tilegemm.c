@@ -20,8 +20,9 @@
  * the 16 AVX registers. r and g are constants after inlining. */
 static inline __attribute__((always_inline)) void lf_tile(int r, int g, int64_t kk, float alpha,
                                                           const float *a, int64_t lda,
-                                                          const float *b, int64_t ldb, float *c,
-                                                          int64_t ldc, int acc)
+                                                          int64_t acs, const float *b,
+                                                          int64_t ldb, float *c, int64_t ldc,
+                                                          int acc)
 {
     /* Named accumulators, not an array: GCC 12 keeps an array on the stack. */
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
@@ -41,7 +42,7 @@ static inline __attribute__((always_inline)) void lf_tile(int r, int g, int64_t 
         __m256 ai;
 #define LF_ROW(I)                                                                          \
     if (r > I) {                                                                           \
-        ai = _mm256_broadcast_ss(a + I * lda + t);                                         \
+        ai = _mm256_broadcast_ss(a + I * lda + t * acs);                                   \
         c##I##0 = _mm256_fmadd_ps(ai, b0, c##I##0);                                        \
         if (g > 1) c##I##1 = _mm256_fmadd_ps(ai, b1, c##I##1);                             \
     }
@@ -59,16 +60,16 @@ static inline __attribute__((always_inline)) void lf_tile(int r, int g, int64_t 
 }
 #define LF_TILE(R, G)                                                                      \
     static void lf_tile_##R##_##G(int64_t kk, float alpha, const float *a, int64_t lda,     \
-                                  const float *b, int64_t ldb, float *c, int64_t ldc,       \
-                                  int acc)                                                  \
+                                  int64_t acs, const float *b, int64_t ldb, float *c,       \
+                                  int64_t ldc, int acc)                                     \
     {                                                                                      \
-        lf_tile(R, G, kk, alpha, a, lda, b, ldb, c, ldc, acc);                             \
+        lf_tile(R, G, kk, alpha, a, lda, acs, b, ldb, c, ldc, acc);                        \
     }
 LF_TILE(1, 1) LF_TILE(2, 1) LF_TILE(3, 1) LF_TILE(4, 1) LF_TILE(5, 1) LF_TILE(6, 1)
 LF_TILE(1, 2) LF_TILE(2, 2) LF_TILE(3, 2) LF_TILE(4, 2) LF_TILE(5, 2) LF_TILE(6, 2)
 #undef LF_TILE
-typedef void (*lf_tile_fn)(int64_t, float, const float *, int64_t, const float *, int64_t, float *,
-                           int64_t, int);
+typedef void (*lf_tile_fn)(int64_t, float, const float *, int64_t, int64_t, const float *, int64_t,
+                           float *, int64_t, int);
 static const lf_tile_fn lf_tiles[2][6] = {
     {lf_tile_1_1, lf_tile_2_1, lf_tile_3_1, lf_tile_4_1, lf_tile_5_1, lf_tile_6_1},
     {lf_tile_1_2, lf_tile_2_2, lf_tile_3_2, lf_tile_4_2, lf_tile_5_2, lf_tile_6_2}};
@@ -81,9 +82,10 @@ static const lf_tile_fn lf_tiles[2][6] = {
  * of C are masked off (m0, m1), so n need not be a multiple of 16. */
 static inline __attribute__((always_inline)) void lf_tile16(int r, int g, int64_t kk,
                                                             float alpha, const float *a,
-                                                            int64_t lda, const float *b,
-                                                            int64_t ldb, float *c, int64_t ldc,
-                                                            __mmask16 m0, __mmask16 m1, int acc)
+                                                            int64_t lda, int64_t acs,
+                                                            const float *b, int64_t ldb, float *c,
+                                                            int64_t ldc, __mmask16 m0,
+                                                            __mmask16 m1, int acc)
 {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -102,7 +104,7 @@ static inline __attribute__((always_inline)) void lf_tile16(int r, int g, int64_
         __m512 ai;
 #define LF_ROW(I)                                                                          \
     if (r > I) {                                                                           \
-        ai = _mm512_set1_ps(a[I * lda + t]);                                               \
+        ai = _mm512_set1_ps(a[I * lda + t * acs]);                                         \
         c##I##0 = _mm512_fmadd_ps(ai, b0, c##I##0);                                        \
         if (g > 1) c##I##1 = _mm512_fmadd_ps(ai, b1, c##I##1);                             \
     }
@@ -120,25 +122,26 @@ static inline __attribute__((always_inline)) void lf_tile16(int r, int g, int64_
 }
 #define LF_TILE(R, G)                                                                      \
     static void lf_tile16_##R##_##G(int64_t kk, float alpha, const float *a, int64_t lda,   \
-                                    const float *b, int64_t ldb, float *c, int64_t ldc,     \
-                                    __mmask16 m0, __mmask16 m1, int acc)                    \
+                                    int64_t acs, const float *b, int64_t ldb, float *c,     \
+                                    int64_t ldc, __mmask16 m0, __mmask16 m1, int acc)       \
     {                                                                                      \
-        lf_tile16(R, G, kk, alpha, a, lda, b, ldb, c, ldc, m0, m1, acc);                   \
+        lf_tile16(R, G, kk, alpha, a, lda, acs, b, ldb, c, ldc, m0, m1, acc);              \
     }
 LF_TILE(1, 1) LF_TILE(2, 1) LF_TILE(3, 1) LF_TILE(4, 1) LF_TILE(5, 1) LF_TILE(6, 1)
 LF_TILE(1, 2) LF_TILE(2, 2) LF_TILE(3, 2) LF_TILE(4, 2) LF_TILE(5, 2) LF_TILE(6, 2)
 #undef LF_TILE
-typedef void (*lf_tile16_fn)(int64_t, float, const float *, int64_t, const float *, int64_t,
-                             float *, int64_t, __mmask16, __mmask16, int);
+typedef void (*lf_tile16_fn)(int64_t, float, const float *, int64_t, int64_t, const float *,
+                             int64_t, float *, int64_t, __mmask16, __mmask16, int);
 static const lf_tile16_fn lf_tiles16[2][6] = {
     {lf_tile16_1_1, lf_tile16_2_1, lf_tile16_3_1, lf_tile16_4_1, lf_tile16_5_1, lf_tile16_6_1},
     {lf_tile16_1_2, lf_tile16_2_2, lf_tile16_3_2, lf_tile16_4_2, lf_tile16_5_2, lf_tile16_6_2}};
 #endif
 
 /* One pass of tiles over C [rows x n]: C = alpha A B (acc = 0) or C += A B with
- * alpha = 1 (acc = 1). */
+ * alpha = 1 (acc = 1); A's element (i, t) at a[i * lda + t * acs]. */
 static void lf_tiles_pass(int64_t rows, int64_t n, int64_t kk, float alpha, const float *a,
-                          int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc, int acc)
+                          int64_t lda, int64_t acs, const float *b, int64_t ldb, float *c,
+                          int64_t ldc, int acc)
 {
 #if defined(__AVX512F__)
     for (int64_t i = 0; i < rows; i += 6) {
@@ -150,8 +153,8 @@ static void lf_tiles_pass(int64_t rows, int64_t n, int64_t kk, float alpha, cons
             __mmask16 m1 = cols >= 32 ? (__mmask16)0xFFFF
                            : g > 1    ? (__mmask16)((1u << (cols - 16)) - 1)
                                       : (__mmask16)0;
-            lf_tiles16[g - 1][r - 1](kk, alpha, a + i * lda, lda, b + j, ldb, c + i * ldc + j,
-                                     ldc, m0, m1, acc);
+            lf_tiles16[g - 1][r - 1](kk, alpha, a + i * lda, lda, acs, b + j, ldb,
+                                     c + i * ldc + j, ldc, m0, m1, acc);
         }
     }
 #else
@@ -159,8 +162,8 @@ static void lf_tiles_pass(int64_t rows, int64_t n, int64_t kk, float alpha, cons
         int r = rows - i < 6 ? (int)(rows - i) : 6;
         for (int64_t j = 0; j < n; j += 16) {
             int g = n - j < 16 ? 1 : 2;
-            lf_tiles[g - 1][r - 1](kk, alpha, a + i * lda, lda, b + j, ldb, c + i * ldc + j, ldc,
-                                   acc);
+            lf_tiles[g - 1][r - 1](kk, alpha, a + i * lda, lda, acs, b + j, ldb, c + i * ldc + j,
+                                   ldc, acc);
         }
     }
 #endif
@@ -169,7 +172,13 @@ static void lf_tiles_pass(int64_t rows, int64_t n, int64_t kk, float alpha, cons
 void lf_gemm_small(int64_t rows, int64_t n, int64_t kk, float alpha, const float *a, int64_t lda,
                    const float *b, int64_t ldb, float *c, int64_t ldc)
 {
-    lf_tiles_pass(rows, n, kk, alpha, a, lda, b, ldb, c, ldc, 0);
+    lf_tiles_pass(rows, n, kk, alpha, a, lda, 1, b, ldb, c, ldc, 0);
+}
+
+void lf_gemm_small_at(int64_t rows, int64_t n, int64_t kk, float alpha, const float *a,
+                      int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+    lf_tiles_pass(rows, n, kk, alpha, a, 1, lda, b, ldb, c, ldc, 0);
 }
 
 void lf_gemm_stream(int64_t rows, int64_t n, int64_t kk, float alpha, const float *a,
@@ -185,7 +194,7 @@ void lf_gemm_stream(int64_t rows, int64_t n, int64_t kk, float alpha, const floa
     }
     for (int64_t t = 0; t < kk; t += LF_STREAM_KC) {
         int64_t kc = kk - t < LF_STREAM_KC ? kk - t : LF_STREAM_KC;
-        lf_tiles_pass(rows, n, kc, 1.0f, a + t, lda, b + t * ldb, ldb, c, ldc, t > 0);
+        lf_tiles_pass(rows, n, kc, 1.0f, a + t, lda, 1, b + t * ldb, ldb, c, ldc, t > 0);
     }
     if (alpha != 1.0f)
         for (int64_t i = 0; i < rows; i++)

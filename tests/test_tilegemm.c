@@ -19,17 +19,22 @@ static float *rnd(int64_t n, unsigned seed)
     return x;
 }
 
-/* C = alpha A B for both kernels against double; returns the worst error / bound. */
-static double case_small_stream(int64_t rows, int64_t n, int64_t kk, float alpha, int stream,
+/* C = alpha A B for the kernels against double (mode 0 lf_gemm_small, 1 lf_gemm_stream,
+ * 2 lf_gemm_small_at with A stored transposed); returns the worst error / bound. */
+static double case_small_stream(int64_t rows, int64_t n, int64_t kk, float alpha, int mode,
                                 unsigned seed)
 {
-    const int64_t lda = kk + 3, ldb = n + 5, ldc = n + 7; /* padded leading dimensions */
-    float *a = rnd(rows * lda, seed), *b = rnd(kk * ldb, seed + 1);
+    /* padded leading dimensions; A (i, t) at a[i * ars + t * acs] */
+    const int64_t lda = mode == 2 ? rows + 3 : kk + 3, ldb = n + 5, ldc = n + 7;
+    const int64_t ars = mode == 2 ? 1 : lda, acs = mode == 2 ? lda : 1;
+    float *a = rnd((mode == 2 ? kk : rows) * lda, seed), *b = rnd(kk * ldb, seed + 1);
     float *c = rnd(rows * ldc, seed + 2); /* garbage: must be overwritten */
     float *pad = malloc((size_t)(rows * ldc) * sizeof *pad);
     memcpy(pad, c, (size_t)(rows * ldc) * sizeof *pad);
-    if (stream)
+    if (mode == 1)
         lf_gemm_stream(rows, n, kk, alpha, a, lda, b, ldb, c, ldc);
+    else if (mode == 2)
+        lf_gemm_small_at(rows, n, kk, alpha, a, lda, b, ldb, c, ldc);
     else
         lf_gemm_small(rows, n, kk, alpha, a, lda, b, ldb, c, ldc);
     double worst = 0;
@@ -37,8 +42,8 @@ static double case_small_stream(int64_t rows, int64_t n, int64_t kk, float alpha
         for (int64_t j = 0; j < n; j++) {
             double ref = 0, mag = 0;
             for (int64_t t = 0; t < kk; t++) {
-                ref += (double)a[i * lda + t] * b[t * ldb + j];
-                mag += fabs((double)a[i * lda + t] * b[t * ldb + j]);
+                ref += (double)a[i * ars + t * acs] * b[t * ldb + j];
+                mag += fabs((double)a[i * ars + t * acs] * b[t * ldb + j]);
             }
             ref *= alpha;
             double bound = 2.0 * ((double)kk + 2) * 5.96e-8 * fabs((double)alpha) * mag + 1e-30;
@@ -64,14 +69,15 @@ static void test_against_double(void)
     for (int ri = 0; ri < 6; ri++)
         for (int ci = 0; ci < 5; ci++) {
             for (int ki = 0; ki < 4; ki++)
-                worst = fmax(worst, case_small_stream(rows[ri], cols[ci], inner_small[ki], 0.125f,
-                                                      0, seed++));
+                for (int mode = 0; mode <= 2; mode += 2)
+                    worst = fmax(worst, case_small_stream(rows[ri], cols[ci], inner_small[ki],
+                                                          0.125f, mode, seed++));
             for (int ki = 0; ki < 5; ki++)
                 worst = fmax(worst, case_small_stream(rows[ri], cols[ci], inner_long[ki],
                                                       ki % 2 ? 1.0f : 1.7f, 1, seed++));
         }
     CHECK_MSG(worst <= 1.0, "worst error %.3g of the rounding bound", worst);
-    check_notef("worst error %.3f of the bound over %d products", worst, 6 * 5 * 9);
+    check_notef("worst error %.3f of the bound over %d products", worst, 6 * 5 * 13);
 }
 
 /* Rows computed in separate calls (as threads would) give the same bits as one call;
