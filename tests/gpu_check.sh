@@ -2,7 +2,9 @@
 # gpu_check.sh - on a machine with a GPU: build the CUDA backend and every
 # tests/test_cuda_* program, run each, then one small bin/bench --device cuda run (the
 # efficiency benchmark end to end on the GPU: 1 layer of BERT-base shape, n = 512 and
-# 2048, k = 128, seconds), print their output and a summary line
+# 2048, k = 128, seconds) and one small bin/pretrain --device cuda run against the same
+# run on the CPU (6 updates of a 2-layer byte-level model, dense and Linformer), print
+# their output and a summary line
 #   "gpu_check: N passed, M failed, S without a GPU (device: NAME)"
 # No other benchmarks. Exit status 0 only when every program ran on a GPU and passed; 1 when a
 # check failed or a program crashed; 2 when no GPU was visible (the programs then print
@@ -16,7 +18,8 @@
 # packages, not these, and cannot fetch any) runs a bundle made here:
 #   here:      make && tests/gpu_check.sh --bundle build/gpu_bundle
 #   there:     tests/gpu_check.sh --no-build build/gpu_bundle/bin   (carry build/gpu_bundle)
-# The bundle holds the stripped test_cuda_* programs and bin/bench, and the non-system, non-CUDA
+# The bundle holds the stripped test_cuda_* programs, bin/bench, bin/pretrain and
+# bin/h5export, and the non-system, non-CUDA
 # shared libraries they load (about 55 MB, mostly OpenBLAS); the CUDA libraries
 # (cudart, cuBLAS, cuSOLVER) are taken from the GPU machine's toolkit.
 # CUDA_ARCH (e.g. "90" on an H100/H200) shortens the build; the default builds 80 and 90.
@@ -31,9 +34,11 @@ if [ "${1:-}" = "--bundle" ]; then
   [ ${#progs[@]} -gt 0 ] || { echo "gpu_check: no bin/tests/test_cuda_* (run make first)"; exit 1; }
   rm -rf "$dir" && mkdir -p "$dir/bin/tests" "$dir/lib" || exit 1
   for t in "${progs[@]}"; do strip -o "$dir/bin/tests/$(basename "$t")" "$t" || exit 1; done
-  [ -x bin/bench ] || { echo "gpu_check: no bin/bench (run make first)"; exit 1; }
-  strip -o "$dir/bin/bench" bin/bench || exit 1
-  progs+=(bin/bench)
+  for p in bench pretrain h5export; do
+    [ -x "bin/$p" ] || { echo "gpu_check: no bin/$p (run make first)"; exit 1; }
+    strip -o "$dir/bin/$p" "bin/$p" || exit 1
+    progs+=("bin/$p")
+  done
   # Libraries: everything ldd resolves except glibc's own, the compiler runtime that
   # every Linux has, and CUDA's (the GPU machine's toolkit provides those).
   ldd "${progs[@]}" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
@@ -145,6 +150,62 @@ fi
 # GPU machine's $OUT does).
 [ -n "${OUT:-}" ] && [ -d "${OUT:-}" ] && cp "$btmp"/bench_cuda.* "$OUT"/ 2>/dev/null
 rm -rf "$btmp"
+
+# Training on the device: 6 updates with --device cuda against the same run on the CPU.
+# The GPU sums in another order than the CPU (cuBLAS products, its own reductions), so
+# losses differ by float32 rounding, ~1e-6 relative per step and growing a little with
+# each update; 1e-3 relative leaves room for that while a wrong gradient (planted
+# errors moved the losses by order 1) fails. Without a GPU: one "no CUDA device" line,
+# exit status 2, nothing written.
+echo "== pretrain --device cuda"
+ptmp=$(mktemp -d)
+for i in $(seq 1 4000); do  # 370 kB: the validation split needs 311,297 bytes
+  echo "Line $i of the check corpus: the quick brown fox jumps over the lazy dog, and then $((i * 7 % 13)) more."
+done >"$ptmp/corpus.txt"
+pargs=(--corpus "$ptmp/corpus.txt" --seq-len 64 --k 16 --layers 2 --dim 64 --heads 4 --batch 4
+       --steps 6 --eval-every 3 --val-seqs 4 --seed 0 --quiet)
+if [ ! -x "$bin/pretrain" ] || [ ! -x "$bin/h5export" ]; then
+  echo "FAIL pretrain: no $bin/pretrain or $bin/h5export"
+  failed=$((failed + 1))
+elif ldd "$bin/pretrain" 2>/dev/null | grep -q 'not found'; then
+  ldd "$bin/pretrain" | grep 'not found'
+  echo "FAIL pretrain: shared libraries missing"
+  failed=$((failed + 1))
+else
+  "$bin/pretrain" "${pargs[@]}" --device cuda --out "$ptmp/gpu" >"$ptmp/out" 2>"$ptmp/err"; rc=$?
+  cat "$ptmp/err" "$ptmp/out"
+  if [ "$device" = none ]; then
+    if [ "$rc" -eq 2 ] && [ "$(wc -l <"$ptmp/err")" -eq 1 ] && grep -q 'no CUDA device' "$ptmp/err" &&
+       [ ! -e "$ptmp/gpu" ]; then
+      echo "PASS pretrain: no GPU: one error line, exit status 2, nothing written"
+      passed=$((passed + 1))
+    else
+      echo "FAIL pretrain: without a GPU expected one 'no CUDA device' line and exit status 2 (got $rc)"
+      failed=$((failed + 1))
+    fi
+  elif [ "$rc" -ne 0 ]; then
+    echo "FAIL pretrain --device cuda: exit status $rc"
+    failed=$((failed + 1))
+  elif ! "$bin/pretrain" "${pargs[@]}" --device cpu --out "$ptmp/cpu" >/dev/null 2>"$ptmp/err"; then
+    cat "$ptmp/err"
+    echo "FAIL pretrain: the CPU run failed"
+    failed=$((failed + 1))
+  else
+    worst=$(for p in n64_dense n64_k16_none; do
+      paste <("$bin/h5export" "$ptmp/gpu/$p.h5" /train/loss) <("$bin/h5export" "$ptmp/cpu/$p.h5" /train/loss)
+    done | awk 'NF == 2 { d = $1 - $2; if (d < 0) d = -d; r = d / ($2 < 0 ? -$2 : $2); if (r > w) w = r; n++ }
+                END { if (n != 12) print "count " n; else printf "%.3g\n", w }')
+    echo "pretrain: largest relative difference of the 12 training losses, GPU against CPU: $worst"
+    if awk -v w="$worst" 'BEGIN { exit !(w ~ /^[0-9.e+-]+$/ && w + 0 <= 1e-3) }'; then
+      echo "PASS pretrain: --device cuda trains as the CPU does (losses within 1e-3 relative)"
+      passed=$((passed + 1))
+    else
+      echo "FAIL pretrain: GPU and CPU losses differ by more than 1e-3 relative ($worst)"
+      failed=$((failed + 1))
+    fi
+  fi
+fi
+rm -rf "$ptmp"
 
 echo
 echo "gpu_check: $passed passed, $failed failed, $skipped without a GPU (device: $device)"
