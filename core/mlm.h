@@ -34,9 +34,10 @@
  * lf_mlm_cuda_loss (core/cuda/lf_cuda.h).
  *
  * Determinism: every parallel loop writes disjoint outputs, every reduction (bias and
- * LayerNorm gradients, embedding scatter, shared projection gradients, loss) runs in
- * a fixed order, and lf_sgemm is bit-identical for any thread count; so gradients and
- * loss are reproducible for a given seed (and, as tested, across thread counts).
+ * LayerNorm gradients over row blocks fixed by the row count, embedding scatter, shared
+ * projection gradients, loss) runs in a fixed order, and lf_sgemm and the attention
+ * kernels (tilegemm.h) are bit-identical for any thread count; so gradients and loss
+ * are reproducible for a given seed (and, as tested, across thread counts).
  */
 #ifndef LF_MLM_H
 #define LF_MLM_H
