@@ -419,12 +419,11 @@ static int proj_is_linear(const struct MLM *m)
 
 static void ws_free(mlm_ws *w)
 {
-    void *all[] = {w->x,   w->qkv, w->q,   w->k,   w->v,   w->kb,     w->vb,     w->slot,
-                   w->p,   w->ctx, w->ain, w->h,   w->fin, w->xh1,    w->xh2,    w->rs1,
-                   w->dkb, w->dvb, w->part,
-                   w->rs2, w->u,   w->g,   w->keep, w->xhe, w->rse,   w->hid,    w->d1,
-                   w->d2,  w->d3,  w->d4, w->df,  w->thr, w->pg,  w->masked, w->logits, w->hm,
-                   w->row_loss};
+    void *all[] = {w->x,   w->qkv, w->q,   w->k,   w->v,    w->kb,  w->vb,  w->slot, w->p,
+                   w->ctx, w->ain, w->h,   w->fin, w->xh1,  w->xh2, w->rs1, w->rs2,  w->u,
+                   w->g,   w->keep, w->xhe, w->rse, w->hid, w->d1,  w->d2,  w->d3,   w->d4,
+                   w->df,  w->thr, w->pg,  w->dkb, w->dvb,  w->part, w->masked, w->logits,
+                   w->hm,  w->row_loss};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) lf_free(all[i]);
     memset(w, 0, sizeof *w);
 }
