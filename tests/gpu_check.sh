@@ -113,30 +113,40 @@ for t in "${progs[@]}"; do
   [ -n "$d" ] && device=$d
 done
 
+# usable NAME: $bin/NAME exists and finds its shared libraries (else one failure counted).
+usable() {
+  if [ ! -x "$bin/$1" ]; then
+    echo "FAIL $1: no $bin/$1"
+  elif ldd "$bin/$1" 2>/dev/null | grep -q 'not found'; then
+    ldd "$bin/$1" | grep 'not found'
+    echo "FAIL $1: shared libraries missing"
+  else
+    return 0
+  fi
+  failed=$((failed + 1))
+  return 1
+}
+# refused NAME RC ERR PATH: a --device cuda run without a GPU must stop with one
+# "no CUDA device" line (in file ERR), exit status 2 and PATH not created; counts the result.
+refused() {
+  if [ "$2" -eq 2 ] && [ "$(wc -l <"$3")" -eq 1 ] && grep -q 'no CUDA device' "$3" && [ ! -e "$4" ]; then
+    echo "PASS $1: no GPU: one error line, exit status 2, nothing written"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $1: without a GPU expected one 'no CUDA device' line and exit status 2 (got $2)"
+    failed=$((failed + 1))
+  fi
+}
+
 # The benchmark end to end on the device: a run of a few seconds, its HDF5 and markdown.
-# Without a GPU it must stop with one "no CUDA device" line, exit status 2, and no file.
 echo "== bench --device cuda"
 btmp=$(mktemp -d)
-if [ ! -x "$bin/bench" ]; then
-  echo "FAIL bench: no $bin/bench"
-  failed=$((failed + 1))
-elif ldd "$bin/bench" 2>/dev/null | grep -q 'not found'; then
-  ldd "$bin/bench" | grep 'not found'
-  echo "FAIL bench: shared libraries missing"
-  failed=$((failed + 1))
-else
+if usable bench; then
   "$bin/bench" --device cuda --layers 1 --heads 12 --dim 768 --n 512,2048 --k 128 \
     --repeats 2 --out "$btmp/bench_cuda.h5" >"$btmp/out" 2>"$btmp/err"; rc=$?
   cat "$btmp/err" "$btmp/out"
   if [ "$device" = none ]; then
-    if [ "$rc" -eq 2 ] && [ "$(wc -l <"$btmp/err")" -eq 1 ] && grep -q 'no CUDA device' "$btmp/err" &&
-       [ ! -e "$btmp/bench_cuda.h5" ]; then
-      echo "PASS bench: no GPU: one error line, exit status 2, no file"
-      passed=$((passed + 1))
-    else
-      echo "FAIL bench: without a GPU expected one 'no CUDA device' line and exit status 2 (got $rc)"
-      failed=$((failed + 1))
-    fi
+    refused bench "$rc" "$btmp/err" "$btmp/bench_cuda.h5"
   elif [ "$rc" -eq 0 ] && [ -s "$btmp/bench_cuda.h5" ] && [ -s "$btmp/bench_cuda.md" ] &&
        ! grep -q 'skipped' "$btmp/bench_cuda.md"; then
     echo "PASS bench: every point measured on $device"
@@ -155,8 +165,7 @@ rm -rf "$btmp"
 # The GPU sums in another order than the CPU (cuBLAS products, its own reductions), so
 # losses differ by float32 rounding, ~1e-6 relative per step and growing a little with
 # each update; 1e-3 relative leaves room for that while a wrong gradient (planted
-# errors moved the losses by order 1) fails. Without a GPU: one "no CUDA device" line,
-# exit status 2, nothing written.
+# errors moved the losses by order 1) fails.
 echo "== pretrain --device cuda"
 ptmp=$(mktemp -d)
 for i in $(seq 1 4000); do  # 370 kB: the validation split needs 311,297 bytes
@@ -164,25 +173,11 @@ for i in $(seq 1 4000); do  # 370 kB: the validation split needs 311,297 bytes
 done >"$ptmp/corpus.txt"
 pargs=(--corpus "$ptmp/corpus.txt" --seq-len 64 --k 16 --layers 2 --dim 64 --heads 4 --batch 4
        --steps 6 --eval-every 3 --val-seqs 4 --seed 0 --quiet)
-if [ ! -x "$bin/pretrain" ] || [ ! -x "$bin/h5export" ]; then
-  echo "FAIL pretrain: no $bin/pretrain or $bin/h5export"
-  failed=$((failed + 1))
-elif ldd "$bin/pretrain" 2>/dev/null | grep -q 'not found'; then
-  ldd "$bin/pretrain" | grep 'not found'
-  echo "FAIL pretrain: shared libraries missing"
-  failed=$((failed + 1))
-else
+if usable pretrain && usable h5export; then
   "$bin/pretrain" "${pargs[@]}" --device cuda --out "$ptmp/gpu" >"$ptmp/out" 2>"$ptmp/err"; rc=$?
   cat "$ptmp/err" "$ptmp/out"
   if [ "$device" = none ]; then
-    if [ "$rc" -eq 2 ] && [ "$(wc -l <"$ptmp/err")" -eq 1 ] && grep -q 'no CUDA device' "$ptmp/err" &&
-       [ ! -e "$ptmp/gpu" ]; then
-      echo "PASS pretrain: no GPU: one error line, exit status 2, nothing written"
-      passed=$((passed + 1))
-    else
-      echo "FAIL pretrain: without a GPU expected one 'no CUDA device' line and exit status 2 (got $rc)"
-      failed=$((failed + 1))
-    fi
+    refused pretrain "$rc" "$ptmp/err" "$ptmp/gpu"
   elif [ "$rc" -ne 0 ]; then
     echo "FAIL pretrain --device cuda: exit status $rc"
     failed=$((failed + 1))
