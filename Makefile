@@ -19,7 +19,8 @@
 #                     (default results/bench_quick.h5) -> results/figures/fig_efficiency.*
 #
 # Options: NO_OMP=1 (no OpenMP), NO_NATIVE=1 (no -march=native), NO_CUDA=1 (skip core/cuda),
-#          SANITIZE=1 (ASan + UBSan build in build/asan), CUDA_ARCH="80 90".
+#          SANITIZE=1 (ASan + UBSan build in build/asan; with -march=native unless
+#          NO_NATIVE=1, so that the vector code paths run checked), CUDA_ARCH="80 90".
 
 SHELL := /bin/bash
 CC ?= cc
@@ -39,7 +40,7 @@ WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 ifeq ($(SANITIZE),1)
   BUILD := build/asan
   BIN := build/asan/bin
-  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  OPT := -O1 -g $(NATIVE_FLAG) -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
   LDSAN := -fsanitize=address,undefined
 else
   BUILD := build/release
