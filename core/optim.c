@@ -146,6 +146,20 @@ static double lf_sumsq_chunk(const float *x, size_t a, size_t b)
 {
     double acc[LF_NORM_LANES] = {0};
     size_t i = a;
+#if defined(__GNUC__)
+    /* The same lanes as the loop below, written as one vector: GCC does not vectorize
+     * that loop (it ran one element at a time, 1 ms of a 50 ms training step). */
+    typedef float f8 __attribute__((vector_size(LF_NORM_LANES * sizeof(float))));
+    typedef double d8 __attribute__((vector_size(LF_NORM_LANES * sizeof(double))));
+    d8 vacc = {0};
+    for (; i + LF_NORM_LANES <= b; i += LF_NORM_LANES) {
+        f8 xf;
+        memcpy(&xf, x + i, sizeof xf);
+        const d8 xd = __builtin_convertvector(xf, d8);
+        vacc += xd * xd;
+    }
+    memcpy(acc, &vacc, sizeof acc);
+#endif
     for (; i + LF_NORM_LANES <= b; i += LF_NORM_LANES)
         for (int j = 0; j < LF_NORM_LANES; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
     double s = 0;
