@@ -938,6 +938,13 @@ static head_view head_at(struct MLM *m, int64_t l, int64_t b, int64_t h)
 }
 
 /* Multi-head attention of layer l: ain -> q, k, v -> ctx (all in ws). */
+/* y = a + b over d elements (distinct arrays, so that the loop is vectorized). */
+static inline void add_rows(real *restrict y, const real *restrict a, const real *restrict b,
+                            int64_t d)
+{
+    for (int64_t t = 0; t < d; t++) y[t] = a[t] + b[t];
+}
+
 static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
 {
     mlm_ws *ws = &m->ws;
@@ -957,10 +964,13 @@ static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
         const int pad = mask && !mask[r];
         for (int64_t h = 0; h < H; h++) {
             const int64_t dq = ((b * H + h) * n + i) * D, dkv = (h * n + i) * BD + b * D;
-            for (int64_t t = 0; t < D; t++) {
-                q[dq + t] = src[h * D + t] + bqkv[h * D + t];
-                k[dkv + t] = pad ? 0 : src[C + h * D + t] + bqkv[C + h * D + t];
-                v[dkv + t] = pad ? 0 : src[2 * C + h * D + t] + bqkv[2 * C + h * D + t];
+            add_rows(q + dq, src + h * D, bqkv + h * D, D);
+            if (pad) {
+                memset(k + dkv, 0, (size_t)D * sizeof(real));
+                memset(v + dkv, 0, (size_t)D * sizeof(real));
+            } else {
+                add_rows(k + dkv, src + C + h * D, bqkv + C + h * D, D);
+                add_rows(v + dkv, src + 2 * C + h * D, bqkv + 2 * C + h * D, D);
             }
         }
     }
