@@ -32,6 +32,7 @@
 
 #include "error.h"
 #include "gemm.h"
+#include "lanes.h"
 #include "mem.h"
 #include "parallel.h"
 #include "rng.h"
@@ -146,20 +147,22 @@ static void colsum_add(const real *dy, int64_t rows, int64_t N, real *db, double
 }
 
 /* Row sums in double (layer norm statistics, the softmax backward's row dot product),
- * in a fixed order that vectorizes: LN_LANES accumulators take every LN_LANES-th
- * element, then are added lane by lane, then the tail. (A single running sum is a
- * chain of dependent additions, ~4 cycles each, which made LN statistics cost as much
- * as a matrix product.) */
-#define LN_LANES 8
+ * in a fixed order that vectorizes: LF_LANES accumulators take every LF_LANES-th
+ * element, then are added lane by lane, then the tail (lanes.h). (A single running sum
+ * is a chain of dependent additions, ~4 cycles each, which made LN statistics cost as
+ * much as a matrix product.) */
+#ifdef MLM_DOUBLE
+#define LD8 lf_d8_load_d
+#else
+#define LD8 lf_d8_load_f
+#endif
 /* sum x[i]. */
 static double ln_sum(const real *x, int64_t C)
 {
-    double a[LN_LANES] = {0};
+    lf_d8 a = {0};
     int64_t i = 0;
-    for (; i + LN_LANES <= C; i += LN_LANES)
-        for (int j = 0; j < LN_LANES; j++) a[j] += (double)x[i + j];
-    double s = 0;
-    for (int j = 0; j < LN_LANES; j++) s += a[j];
+    for (; i + LF_LANES <= C; i += LF_LANES) a += LD8(x + i);
+    double s = lf_d8_sum(&a);
     for (; i < C; i++) s += (double)x[i];
     return s;
 }
@@ -167,25 +170,24 @@ static double ln_sum(const real *x, int64_t C)
 /* sum (x[i] - c)^2, in lanes as ln_sum. */
 static double ln_sqdev(const real *x, int64_t C, double c)
 {
-    double q[LN_LANES] = {0};
+    lf_d8 q = {0};
     int64_t i = 0;
-    for (; i + LN_LANES <= C; i += LN_LANES)
-        for (int j = 0; j < LN_LANES; j++) q[j] += ((double)x[i + j] - c) * ((double)x[i + j] - c);
-    double s = 0;
-    for (int j = 0; j < LN_LANES; j++) s += q[j];
+    for (; i + LF_LANES <= C; i += LF_LANES) {
+        const lf_d8 d = LD8(x + i) - c;
+        q += d * d;
+    }
+    double s = lf_d8_sum(&q);
     for (; i < C; i++) s += ((double)x[i] - c) * ((double)x[i] - c);
     return s;
 }
 
-/* sum x[i] y[i] in double, in LN_LANES lanes as ln_sum. */
+/* sum x[i] y[i] in double, in lanes as ln_sum. */
 static double ln_dot(const real *x, const real *y, int64_t n)
 {
-    double a[LN_LANES] = {0};
+    lf_d8 a = {0};
     int64_t i = 0;
-    for (; i + LN_LANES <= n; i += LN_LANES)
-        for (int j = 0; j < LN_LANES; j++) a[j] += (double)x[i + j] * (double)y[i + j];
-    double s = 0;
-    for (int j = 0; j < LN_LANES; j++) s += a[j];
+    for (; i + LF_LANES <= n; i += LF_LANES) a += LD8(x + i) * LD8(y + i);
+    double s = lf_d8_sum(&a);
     for (; i < n; i++) s += (double)x[i] * (double)y[i];
     return s;
 }
@@ -234,19 +236,15 @@ static void ln_backward(const real *dy, const real *xhat, const double *rstd, in
                 ag[j] += (double)dyr[j] * (double)xr[j];
                 ab[j] += (double)dyr[j];
             }
-            /* mean(dxhat), mean(dxhat xhat), in LN_LANES lanes as ln_sum */
-            double a1[LN_LANES] = {0}, a2[LN_LANES] = {0}, m1 = 0, m2 = 0;
+            /* mean(dxhat), mean(dxhat xhat), in lanes as ln_sum */
+            lf_d8 a1 = {0}, a2 = {0};
             int64_t j = 0;
-            for (; j + LN_LANES <= C; j += LN_LANES)
-                for (int q = 0; q < LN_LANES; q++) {
-                    const double t = (double)dyr[j + q] * (double)g[j + q];
-                    a1[q] += t;
-                    a2[q] += t * (double)xr[j + q];
-                }
-            for (int q = 0; q < LN_LANES; q++) {
-                m1 += a1[q];
-                m2 += a2[q];
+            for (; j + LF_LANES <= C; j += LF_LANES) {
+                const lf_d8 t = LD8(dyr + j) * LD8(g + j);
+                a1 += t;
+                a2 += t * LD8(xr + j);
             }
+            double m1 = lf_d8_sum(&a1), m2 = lf_d8_sum(&a2);
             for (; j < C; j++) {
                 const double t = (double)dyr[j] * (double)g[j];
                 m1 += t;

@@ -1,7 +1,7 @@
 /* optim.c - AdamW with parameter groups, learning-rate schedules and global-norm
  * gradient clipping (see optim.h). Elementwise updates run in parallel (each
  * element is independent); norms sum fixed-size chunks in parallel (eight double
- * lanes within a chunk) and add the chunk sums in chunk order, so the result does not
+ * lanes within a chunk, lanes.h) and add the chunk sums in chunk order, so the result does not
  * depend on the thread count. */
 #include "optim.h"
 
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "lanes.h"
 #include "mem.h"
 #include "parallel.h"
 
@@ -137,33 +138,18 @@ int lf_decay_parse(const char *s, lf_decay_kind *out)
     LF_FAIL("decay \"%s\": unknown (valid: linear, cosine, constant)", s ? s : "(null)");
 }
 
-/* Sum of squares of x[a, b) in a fixed order: LF_NORM_LANES double accumulators take
- * every LF_NORM_LANES-th element (a vectorizable loop), then are added lane by lane,
- * then the tail. */
+/* Sum of squares of x[a, b) in a fixed order: LF_LANES double accumulators take
+ * every LF_LANES-th element (lanes.h), then are added lane by lane, then the tail. */
 #define LF_NORM_CHUNK 4096
-#define LF_NORM_LANES 8
 static double lf_sumsq_chunk(const float *x, size_t a, size_t b)
 {
-    double acc[LF_NORM_LANES] = {0};
+    lf_d8 acc = {0};
     size_t i = a;
-#if defined(__GNUC__)
-    /* The same lanes as the loop below, written as one vector: GCC does not vectorize
-     * that loop (it ran one element at a time, 1 ms of a 50 ms training step). */
-    typedef float f8 __attribute__((vector_size(LF_NORM_LANES * sizeof(float))));
-    typedef double d8 __attribute__((vector_size(LF_NORM_LANES * sizeof(double))));
-    d8 vacc = {0};
-    for (; i + LF_NORM_LANES <= b; i += LF_NORM_LANES) {
-        f8 xf;
-        memcpy(&xf, x + i, sizeof xf);
-        const d8 xd = __builtin_convertvector(xf, d8);
-        vacc += xd * xd;
+    for (; i + LF_LANES <= b; i += LF_LANES) {
+        const lf_d8 v = lf_d8_load_f(x + i);
+        acc += v * v;
     }
-    memcpy(acc, &vacc, sizeof acc);
-#endif
-    for (; i + LF_NORM_LANES <= b; i += LF_NORM_LANES)
-        for (int j = 0; j < LF_NORM_LANES; j++) acc[j] += (double)x[i + j] * (double)x[i + j];
-    double s = 0;
-    for (int j = 0; j < LF_NORM_LANES; j++) s += acc[j];
+    double s = lf_d8_sum(&acc);
     for (; i < b; i++) s += (double)x[i] * (double)x[i];
     return s;
 }
