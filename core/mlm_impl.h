@@ -1296,6 +1296,38 @@ static void layer_backward(struct MLM *m, int64_t l, const uint8_t *mask, double
     }
 }
 
+/* One masked position's output row: logits (+ the output bias) in, the cross-entropy
+ * against target tg returned, and the row overwritten by dlogits = (softmax - onehot)
+ * / M, M the number of masked positions. */
+static double output_row(real *row, const real *ob, int64_t V, int32_t tg, int64_t M)
+{
+    for (int64_t j = 0; j < V; j++) row[j] += ob[j];
+    const double target_logit = (double)row[tg];
+#ifdef MLM_DOUBLE
+    double mx = -INFINITY, z = 0;
+    for (int64_t j = 0; j < V; j++)
+        if (row[j] > mx) mx = row[j];
+    for (int64_t j = 0; j < V; j++) {
+        row[j] = exp(row[j] - mx);
+        z += row[j];
+    }
+#else
+    /* the library's vectorized softmax pieces: the maximum (exact in any order), one
+     * exponential per logit (relative error < 4e-7) kept for the gradient, their sum
+     * in eight double lanes. libm's scalar exp, twice per logit, cost a fifth of a
+     * training step with a WordPiece vocabulary, and a single running sum a twentieth. */
+    const float mxf = lf_row_max(row, V, NULL);
+    const double mx = (double)mxf, z = lf_softmax_exp_shifted(row, V, mxf, NULL);
+#endif
+    const double row_loss = mx + log(z) - target_logit;
+    /* dlogits = (softmax - onehot) / M */
+    const double inv = 1.0 / z, invm = 1.0 / (double)M, ptg = (double)row[tg] * inv;
+    const real sc = (real)(inv * invm); /* one rounding per entry, as a float scale */
+    for (int64_t j = 0; j < V; j++) row[j] *= sc;
+    row[tg] = (real)((ptg - 1.0) * invm);
+    return row_loss;
+}
+
 int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropout_step,
                  double *loss, int64_t *n_masked)
 {
@@ -1347,34 +1379,20 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     real *lg = ws->logits;
     mm(0, 1, M, V, C, 1, ws->hm, C, P + m->tok, C, 0, lg, V);
     const real *ob = P + m->obias;
-#pragma omp parallel for schedule(static) if (M * V > PAR_MIN)
-    for (int64_t i = 0; i < M; i++) {
-        real *row = lg + i * V;
-        for (int64_t j = 0; j < V; j++) row[j] += ob[j];
-        const int32_t tg = b->targets[ws->masked[i]];
-        const double target_logit = (double)row[tg];
-#ifdef MLM_DOUBLE
-        double mx = -INFINITY, z = 0;
-        for (int64_t j = 0; j < V; j++)
-            if (row[j] > mx) mx = row[j];
-        for (int64_t j = 0; j < V; j++) {
-            row[j] = exp(row[j] - mx);
-            z += row[j];
+    /* Rows by the row blocks of colsum_add, so that the output bias's gradient (the
+     * column sums of dlogits) is summed while each row is in cache, in colsum_add's
+     * order. */
+    const int64_t nbm = row_blocks(M);
+#pragma omp parallel for schedule(static) if (nbm > 1 && M * V > PAR_MIN)
+    for (int64_t blk = 0; blk < nbm; blk++) {
+        double *acc = ws->part + blk * V;
+        if (backward)
+            for (int64_t j = 0; j < V; j++) acc[j] = 0;
+        for (int64_t i = block_lo(blk, nbm, M); i < block_lo(blk + 1, nbm, M); i++) {
+            real *row = lg + i * V;
+            ws->row_loss[i] = output_row(row, ob, V, b->targets[ws->masked[i]], M);
+            if (backward) colsum_row(acc, row, V);
         }
-#else
-        /* the library's vectorized softmax pieces: the maximum (exact in any order), one
-         * exponential per logit (relative error < 4e-7) kept for the gradient, their sum
-         * in eight double lanes. libm's scalar exp, twice per logit, cost a fifth of a
-         * training step with a WordPiece vocabulary, and a single running sum a twentieth. */
-        const float mxf = lf_row_max(row, V, NULL);
-        const double mx = (double)mxf, z = lf_softmax_exp_shifted(row, V, mxf, NULL);
-#endif
-        ws->row_loss[i] = mx + log(z) - target_logit;
-        /* dlogits = (softmax - onehot) / M */
-        const double inv = 1.0 / z, invm = 1.0 / (double)M, ptg = (double)row[tg] * inv;
-        const real sc = (real)(inv * invm); /* one rounding per entry, as a float scale */
-        for (int64_t j = 0; j < V; j++) row[j] *= sc;
-        row[tg] = (real)((ptg - 1.0) * invm);
     }
     double sum = 0;
     for (int64_t i = 0; i < M; i++) sum += ws->row_loss[i];
@@ -1382,7 +1400,7 @@ int MLM_FN(loss)(struct MLM *m, const lf_mlm_batch *b, int flags, uint64_t dropo
     if (!backward) return 0;
 
     real *G = m->grads;
-    colsum_add(lg, M, V, G + m->obias, ws->part);
+    colsum_finish(ws->part, V, nbm, V, G + m->obias);
     mm(1, 0, V, C, M, 1, lg, V, ws->hm, C, 1, G + m->tok, C);
     mm(0, 0, M, C, V, 1, lg, V, P + m->tok, C, 0, ws->hm, C);
     real *dh = ws->hid; /* the hidden states are no longer needed: their gradient */
