@@ -805,6 +805,20 @@ int lf_h5_scale(lf_h5 *f, const char *path, lf_h5_type type, int64_t len, const 
     return finish_scale(f, path, dset, 1);
 }
 
+int lf_h5_scale_range(lf_h5 *f, const char *path, int64_t len, int64_t first,
+                      const char *description)
+{
+    if (len < 0 || first < INT32_MIN || first > INT32_MAX || first + len - 1 > INT32_MAX)
+        LF_FAIL("%s: %s: range of %lld from %lld does not fit int32", f ? f->path : "",
+                path ? path : "", (long long)len, (long long)first);
+    int32_t *v = lf_alloc((size_t)(len > 0 ? len : 1), sizeof *v);
+    if (!v) return -1;
+    for (int64_t i = 0; i < len; i++) v[i] = (int32_t)(first + i);
+    int rc = lf_h5_scale(f, path, LF_H5_I32, len, v, description, NULL);
+    lf_free(v);
+    return rc;
+}
+
 static int strings_create(lf_h5 *f, const char *path, int rank, const int64_t *dims,
                           const char *const *values, const char *description, int make_scale)
 {

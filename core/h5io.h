@@ -87,6 +87,11 @@ int lf_h5_write_slab(lf_h5 *f, const char *path, lf_h5_type type, int64_t first,
 int lf_h5_scale(lf_h5 *f, const char *path, lf_h5_type type, int64_t len, const void *values,
                 const char *description, const char *units);
 
+/* A dimension scale of the int32 values first, first + 1, ..., first + len - 1 (layer
+ * or head indices, sequence numbers). */
+int lf_h5_scale_range(lf_h5 *f, const char *path, int64_t len, int64_t first,
+                      const char *description);
+
 /* A 1-D dataset of `count` variable-length UTF-8 strings (no NULL entries). */
 int lf_h5_write_strings(lf_h5 *f, const char *path, int64_t count, const char *const *values,
                         const char *description);

@@ -167,16 +167,6 @@ static int write_strings_scale(lf_h5 *f, const char *path, int count, const char
     return lf_h5_scale_strings(f, path, count, v, desc);
 }
 
-static int write_range(lf_h5 *f, const char *path, int64_t len, const char *desc)
-{
-    int32_t *v = lf_alloc((size_t)len, sizeof *v);
-    if (!v) return -1;
-    for (int64_t i = 0; i < len; i++) v[i] = (int32_t)i;
-    int rc = lf_h5_scale(f, path, LF_H5_I32, len, v, desc, NULL);
-    lf_free(v);
-    return rc;
-}
-
 typedef struct results results;
 static int write_summary(lf_h5 *f, const results *r, const double *grid_mean);
 
@@ -268,8 +258,8 @@ static int write_results(const results *r)
     }
     for (int i = 0; i < K; i++) kv[i] = (int32_t)a->ks[i];
     rc |= lf_h5_scale(f, "/lowrank/k", LF_H5_I32, K, kv, "projected length k", NULL);
-    rc |= write_range(f, "/lowrank/layer", L, "layer (0 = closest to the embeddings)");
-    rc |= write_range(f, "/lowrank/head", H, "attention head");
+    rc |= lf_h5_scale_range(f, "/lowrank/layer", L, 0, "layer (0 = closest to the embeddings)");
+    rc |= lf_h5_scale_range(f, "/lowrank/head", H, 0, "attention head");
     rc |= write_strings_scale(f, "/lowrank/projection", (int)P, pn, "projection kind");
     rc |= write_strings_scale(f, "/lowrank/sharing", (int)S, sn, "sharing mode of E and F");
     rc |= lf_h5_write(f, "/lowrank/sharing_applies", LF_H5_I32, 1, &P, applies,

@@ -334,16 +334,6 @@ static int compute(const char *mode, const attn_input *in, const lf_plan *plan, 
     return 0;
 }
 
-static int write_scale_range(lf_h5 *f, const char *path, int64_t len, const char *description)
-{
-    int32_t *v = lf_alloc((size_t)len, sizeof *v);
-    if (!v) return -1;
-    for (int64_t i = 0; i < len; i++) v[i] = (int32_t)i;
-    int rc = lf_h5_scale(f, path, LF_H5_I32, len, v, description, NULL);
-    lf_free(v);
-    return rc;
-}
-
 static int write_output(const attn_args *a, const attn_input *in, const lf_plan *plan,
                         const float *p, const float *out)
 {
@@ -368,10 +358,10 @@ static int write_output(const attn_args *a, const attn_input *in, const lf_plan 
         rc |= lf_h5_config_string(f, "sharing", a->sharing);
         rc |= lf_h5_config_int(f, "k", in->kp);
     }
-    rc |= write_scale_range(f, "/head", in->heads, "attention head index");
-    rc |= write_scale_range(f, "/query", in->n, "query position (row of P)");
-    rc |= write_scale_range(f, "/channel", in->dv, "value channel");
-    rc |= write_scale_range(f, linformer ? "/slot" : "/key", cols,
+    rc |= lf_h5_scale_range(f, "/head", in->heads, 0, "attention head index");
+    rc |= lf_h5_scale_range(f, "/query", in->n, 0, "query position (row of P)");
+    rc |= lf_h5_scale_range(f, "/channel", in->dv, 0, "value channel");
+    rc |= lf_h5_scale_range(f, linformer ? "/slot" : "/key", cols, 0,
                             linformer ? "projected key/value slot (row of E and F)"
                                       : "key position (column of P)");
     rc |= lf_h5_write(f, "/out", LF_H5_F32, 3, dims_out, out,

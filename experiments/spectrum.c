@@ -232,17 +232,6 @@ done:
     return rc;
 }
 
-static int write_scale_range(lf_h5 *f, const char *path, int64_t len, int first,
-                             const char *description)
-{
-    int32_t *v = lf_alloc((size_t)len, sizeof *v);
-    if (!v) return -1;
-    for (int64_t i = 0; i < len; i++) v[i] = (int32_t)(i + first);
-    int rc = lf_h5_scale(f, path, LF_H5_I32, len, v, description, NULL);
-    lf_free(v);
-    return rc;
-}
-
 /* The results file. ids: token ids [S, n] or NULL (--attention); probs_saved: P of the
  * first M sequences [M, L, H, n, n] or NULL. */
 static int write_results(const spec_args *a, const lf_spectrum_stats *st, int64_t S,
@@ -275,9 +264,9 @@ static int write_results(const spec_args *a, const lf_spectrum_stats *st, int64_
     rc |= lf_h5_config_int(f, "save_attention", M);
     rc |= lf_h5_config_u64(f, "seed", a->seed);
     rc |= lf_h5_config_int(f, "threads", lf_threads_get());
-    rc |= write_scale_range(f, "/spectrum/layer", L, 0, "layer (0 = closest to the embeddings)");
-    rc |= write_scale_range(f, "/spectrum/head", H, 0, "attention head");
-    rc |= write_scale_range(f, "/spectrum/index", n, 1,
+    rc |= lf_h5_scale_range(f, "/spectrum/layer", L, 0, "layer (0 = closest to the embeddings)");
+    rc |= lf_h5_scale_range(f, "/spectrum/head", H, 0, "attention head");
+    rc |= lf_h5_scale_range(f, "/spectrum/index", n, 1,
                             "singular-value index, 1-based (i = the i largest singular values)");
     int64_t d3[3] = {L, H, n}, d2[2] = {L, H}, dl[2] = {L, n};
     const char *what = strcmp(a->normalize, "energy") == 0

@@ -419,6 +419,9 @@ static void test_dimension_scales(void)
     CHECK(lf_h5_write(f, "/spectrum/sv", LF_H5_F32, 2, dims, sv, "singular values", NULL) == 0);
     CHECK(lf_h5_scale(f, "/spectrum/layer", LF_H5_I32, 3, layers, "layer index", NULL) == 0);
     CHECK(lf_h5_scale_strings(f, "/spectrum/kind", 4, kinds, "projection kind") == 0);
+    CHECK(lf_h5_scale_range(f, "/spectrum/index", 4, 1, "index from 1") == 0);
+    CHECK(lf_h5_scale_range(f, "/spectrum/too_far", 2, INT32_MAX, "overflows") == -1);
+    CHECK_ERR("does not fit int32");
     CHECK(lf_h5_write_strings(f, "/names", 2, kinds, "plain strings") == 0);
     CHECK_MSG(lf_h5_attach(f, "/spectrum/sv", 0, "/spectrum/layer") == 0, "attach: %s",
               lf_error_get());
@@ -464,6 +467,13 @@ static void test_dimension_scales(void)
     }
     H5Tclose(t);
     CHECK(H5Lexists(file, "/bad", H5P_DEFAULT) == 0);
+    /* The range scale: int32 1..4. */
+    hid_t idx = H5Dopen2(file, "/spectrum/index", H5P_DEFAULT);
+    int32_t iv[4] = {0};
+    CHECK(idx >= 0 && H5DSis_scale(idx) > 0 &&
+          H5Dread(idx, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, iv) >= 0);
+    for (int i = 0; i < 4; i++) CHECK_MSG(iv[i] == i + 1, "index[%d] = %d", i, (int)iv[i]);
+    if (idx >= 0) H5Dclose(idx);
     H5Dclose(kind);
     H5Dclose(layer);
     H5Dclose(d);
