@@ -103,9 +103,9 @@ int lf_encoder_ws_init(lf_encoder_ws *ws, const lf_model *m, int64_t B, int64_t 
     return 0;
 }
 
-/* y = LN(y) with statistics in double (two passes): the mean is removed before the
+/* (encoder.h) Statistics in double (two passes): the mean is removed before the
  * squares are summed, so no cancellation, and eps down to 1e-12 still counts. */
-static void lf_enc_layernorm(float *y, int64_t C, const float *w, const float *b, double eps)
+void lf_enc_layernorm(float *y, int64_t C, const float *w, const float *b, double eps)
 {
     double sum = 0;
     for (int64_t i = 0; i < C; i++) sum += y[i];
@@ -120,7 +120,7 @@ static void lf_enc_layernorm(float *y, int64_t C, const float *w, const float *b
         y[i] = (float)(((double)y[i] - mean) * inv * (double)w[i] + (double)b[i]);
 }
 
-static float lf_enc_gelu(float x, lf_activation act)
+float lf_enc_gelu(float x, lf_activation act)
 {
     if (act == LF_ACT_GELU_TANH) {
         const float k = 0.7978845608028654f; /* sqrt(2/pi) */

@@ -134,6 +134,12 @@ int lf_encoder_forward_hooked(const lf_model *m, const int32_t *ids, const uint8
                               int64_t B, int64_t n, const lf_encoder_hooks *hooks,
                               float *hidden_out, float *probs, lf_encoder_ws *ws);
 
+/* The encoder's row operations, public so that the CUDA twins are tested against
+ * them: y[0..C) = LN(y) with weight w and bias b (statistics in double), and
+ * GELU(x) in the model's form (erf or tanh). */
+void lf_enc_layernorm(float *y, int64_t C, const float *w, const float *b, double eps);
+float lf_enc_gelu(float x, lf_activation act);
+
 /* Position-embedding row of every token of ids (B, n) into pos (B, n): BERT
  * position_offset + i; RoBERTa counts the non-pad ids from pad_token_id + 1 and gives
  * pad ids row pad_token_id (see the top of this file). */

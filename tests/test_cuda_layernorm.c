@@ -1,6 +1,6 @@
 /* test_cuda_layernorm.c - lf_layernorm_cuda and lf_gelu_cuda against reference loops.
- * The encoder's CPU layer norm and GELU are static in core/encoder.c; the loops below
- * are copies of them (lf_enc_layernorm, lf_enc_gelu), plus float64 references.
+ * The references are the encoder's CPU layer norm and GELU (lf_enc_layernorm,
+ * lf_enc_gelu in core/encoder.c), plus float64 references.
  *
  * Tolerances
  *   layer norm: both sides accumulate in double (only the order differs, ~1e-16
@@ -16,34 +16,12 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "encoder.h"
 #include "rng.h"
 #include "test_cuda_util.h"
 
-/* Copy of lf_enc_layernorm (core/encoder.c). */
-static void cpu_layernorm(float *y, int64_t C, const float *w, const float *b, double eps)
-{
-    double sum = 0;
-    for (int64_t i = 0; i < C; i++) sum += y[i];
-    const double mean = sum / (double)C;
-    double sq = 0;
-    for (int64_t i = 0; i < C; i++) {
-        double d = (double)y[i] - mean;
-        sq += d * d;
-    }
-    const double inv = 1.0 / sqrt(sq / (double)C + eps);
-    for (int64_t i = 0; i < C; i++)
-        y[i] = (float)(((double)y[i] - mean) * inv * (double)w[i] + (double)b[i]);
-}
-
-/* Copy of lf_enc_gelu's erf branch. */
-static float cpu_gelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); }
-
-/* Copy of lf_enc_gelu's tanh branch. */
-static float cpu_gelu_tanh(float x)
-{
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
+static float cpu_gelu(float x) { return lf_enc_gelu(x, LF_ACT_GELU_ERF); }
+static float cpu_gelu_tanh(float x) { return lf_enc_gelu(x, LF_ACT_GELU_TANH); }
 
 /* The tanh GELU in double and its bound for a float t: the argument z = k (t + c t^3)
  * takes <= 5 roundings (<= 6u relative of Z = |k t| + |k c t^3|), tanh' <= 1, tanhf is
@@ -112,7 +90,7 @@ static double ln_case(int64_t rows, int64_t cols, double offset, double spread, 
     lf_rng_fill_normal(&r, w, (size_t)cols, 1.0, 0.2);
     lf_rng_fill_normal(&r, b, (size_t)cols, 0.0, 0.2);
     memcpy(ref, x, total * 4);
-    for (int64_t i = 0; i < rows; i++) cpu_layernorm(ref + i * cols, cols, w, b, eps);
+    for (int64_t i = 0; i < rows; i++) lf_enc_layernorm(ref + i * cols, cols, w, b, eps);
     memset(got, 0xff, total * 4);
     CHECK_MSG(run_layernorm(x, got, rows, cols, w, b, eps) == 0, "%s", lf_error_get());
     char what[96];
