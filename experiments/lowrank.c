@@ -195,9 +195,9 @@ int main(int argc, char **argv)
     lf_model *m = lf_model_load_for_text(a.o.model, a.o.seq_len, "the lowrank driver");
     if (!m) fail_usage();
     int input_error = 0;
-    if (lf_lowrank_study(&a.o, m, &input_error) != 0)
-        lf_cli_fail(prog, input_error ? LF_EXIT_USAGE : LF_EXIT_RUNTIME);
+    const int rc = lf_lowrank_study(&a.o, m, &input_error);
     lf_free(a.ks);
     lf_model_free(m);
+    if (rc != 0) lf_cli_fail(prog, input_error ? LF_EXIT_USAGE : LF_EXIT_RUNTIME);
     return 0;
 }
