@@ -3,8 +3,8 @@
  * an index of the points in the output directory.
  *
  * The training loop, checkpoints and logs are in core/ (pretrain.c, checkpoint.c,
- * runlog.c, mlm.c, mlm_batch.c, optim.c); this file parses, enumerates the points,
- * checks them all before training any, and keeps DIR/index.tsv up to date.
+ * runlog.c, mlm.c, mlm_batch.c, optim.c), the points and DIR/index.tsv in core/sweep.c;
+ * this file parses, checks every point before training any, and runs them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +24,7 @@
 #include "parallel.h"
 #include "pretrain.h"
 #include "progress.h"
+#include "sweep.h"
 #include "version.h"
 #ifdef LF_PRETRAIN_HAVE_CUDA
 #include "lf_cuda.h"
@@ -315,173 +316,6 @@ static void parse_args(int argc, char **argv, args *a)
             }
 }
 
-/* ---- points ---------------------------------------------------------------------- */
-
-static void point_name(lf_pretrain_point *p, const args *a)
-{
-    int len = snprintf(p->name, sizeof p->name, "n%d", p->seq_len);
-    if (!p->linformer) {
-        snprintf(p->name + len, sizeof p->name - (size_t)len, "_dense");
-        return;
-    }
-    if (p->nonuniform) {
-        len += snprintf(p->name + len, sizeof p->name - (size_t)len, "_nu");
-        for (int l = 0; l < a->nnu && len < (int)sizeof p->name - 24; l++)
-            len += snprintf(p->name + len, sizeof p->name - (size_t)len, "%s%lld", l ? "-" : "",
-                            (long long)a->nonuniform[l]);
-    } else {
-        len += snprintf(p->name + len, sizeof p->name - (size_t)len, "_k%lld", (long long)p->k);
-    }
-    len += snprintf(p->name + len, sizeof p->name - (size_t)len, "_%s", lf_sharing_name(p->sharing));
-    if (p->kind != LF_PROJ_LINEAR)
-        snprintf(p->name + len, sizeof p->name - (size_t)len, "_%s", lf_proj_kind_name(p->kind));
-}
-
-/* All points in a fixed order: per n, dense, then k x sharing, then nonuniform x sharing. */
-static lf_pretrain_point *make_points(const args *a, int *count)
-{
-    int per_n = 1 + a->nk * a->nsharing + (a->nnu ? a->nsharing : 0);
-    lf_pretrain_point *pts = lf_calloc((size_t)(a->nn * per_n), sizeof *pts);
-    if (!pts) return NULL;
-    lf_proj_kind kind;
-    lf_proj_kind_parse(a->projection, &kind);
-    int c = 0;
-    for (int j = 0; j < a->nn; j++) {
-        lf_pretrain_point base = {.seq_len = (int)a->seq_len[j], .kind = kind};
-        pts[c] = base;
-        point_name(&pts[c], a);
-        c++;
-        for (int i = 0; i < a->nk; i++)
-            for (int s = 0; s < a->nsharing; s++) {
-                pts[c] = base;
-                pts[c].linformer = 1;
-                pts[c].k = a->k[i];
-                lf_sharing_parse(a->sharing[s], &pts[c].sharing);
-                point_name(&pts[c], a);
-                c++;
-            }
-        if (a->nnu)
-            for (int s = 0; s < a->nsharing; s++) {
-                pts[c] = base;
-                pts[c].linformer = 1;
-                pts[c].nonuniform = 1;
-                lf_sharing_parse(a->sharing[s], &pts[c].sharing);
-                point_name(&pts[c], a);
-                c++;
-            }
-    }
-    *count = c;
-    return pts;
-}
-
-/* ---- index ----------------------------------------------------------------------- */
-
-static void paths(const char *dir, const char *name, char *log, char *ckpt, size_t len)
-{
-    snprintf(log, len, "%s/%s.h5", dir, name);
-    snprintf(ckpt, len, "%s/%s.ckpt", dir, name);
-}
-
-/* DIR/index.tsv: this invocation's points and any other rows already in the file
- * (other shards or sweeps into the same DIR), every state read from the files. */
-static int write_index(const char *dir, const lf_pretrain_point *pts, int np, const args *a,
-                       const char *running)
-{
-    char path[4096], tmp[4200], log[4096], ckpt[4096];
-    snprintf(path, sizeof path, "%s/index.tsv", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    /* Rows of other points kept from the old index. */
-    char **old = NULL;
-    int nold = 0;
-    FILE *in = fopen(path, "r");
-    if (in) {
-        char line[1024];
-        while (fgets(line, sizeof line, in)) {
-            if (line[0] == '#' || !strchr(line, '\t') || strncmp(line, "point\t", 6) == 0) continue;
-            char name[128];
-            size_t nl = strcspn(line, "\t");
-            if (nl >= sizeof name) continue;
-            memcpy(name, line, nl);
-            name[nl] = 0;
-            int mine = 0;
-            for (int i = 0; i < np; i++) mine |= strcmp(pts[i].name, name) == 0;
-            for (int i = 0; i < nold; i++) mine |= strncmp(old[i], line, nl + 1) == 0;
-            if (mine) continue;
-            char **o = realloc(old, (size_t)(nold + 1) * sizeof *old);
-            if (!o) break;
-            old = o;
-            old[nold++] = strdup(line);
-        }
-        fclose(in);
-    }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        for (int i = 0; i < nold; i++) free(old[i]);
-        free(old);
-        LF_FAIL("%s: cannot create: %s", tmp, strerror(errno));
-    }
-    fprintf(f, "# bin/pretrain index: one row per point; state from the point's files "
-               "(pending, started, interrupted, complete, running, unreadable)\n");
-    fprintf(f, "point\tseq_len\tattention\tk\tsharing\tprojection\tshard\tstate\tsteps_done\t"
-               "final_val_ppl\tlog\n");
-    for (int i = 0; i < np; i++) {
-        const lf_pretrain_point *p = &pts[i];
-        paths(dir, p->name, log, ckpt, sizeof log);
-        double ppl;
-        int64_t steps;
-        const char *state;
-        if (running && strcmp(running, p->name) == 0) {
-            state = "running", ppl = NAN, steps = 0;
-        } else {
-            state = lf_point_state_name(lf_pretrain_point_state(log, ckpt, &ppl, &steps));
-        }
-        char kbuf[256];
-        if (!p->linformer) {
-            snprintf(kbuf, sizeof kbuf, "-");
-        } else if (p->nonuniform) {
-            int len = 0;
-            for (int l = 0; l < a->nnu && len < 200; l++)
-                len += snprintf(kbuf + len, sizeof kbuf - (size_t)len, "%s%lld", l ? "," : "",
-                                (long long)a->nonuniform[l]);
-        } else {
-            snprintf(kbuf, sizeof kbuf, "%lld", (long long)p->k);
-        }
-        fprintf(f, "%s\t%d\t%s\t%s\t%s\t%s\t%lld/%lld\t%s\t%lld\t%.6g\t%s.h5\n", p->name,
-                p->seq_len, p->linformer ? "linformer" : "dense", kbuf,
-                p->linformer ? lf_sharing_name(p->sharing) : "-",
-                p->linformer ? lf_proj_kind_name(p->kind) : "-", (long long)(i % a->shard_n),
-                (long long)a->shard_n, state, (long long)steps, ppl, p->name);
-    }
-    for (int i = 0; i < nold; i++) {
-        /* Refresh the state columns of kept rows from their files. */
-        char *cols[12];
-        int nc = 0;
-        char *save = NULL;
-        for (char *t = strtok_r(old[i], "\t\n", &save); t && nc < 12; t = strtok_r(NULL, "\t\n", &save))
-            cols[nc++] = t;
-        if (nc == 11) {
-            paths(dir, cols[0], log, ckpt, sizeof log);
-            double ppl;
-            int64_t steps;
-            lf_point_state st = lf_pretrain_point_state(log, ckpt, &ppl, &steps);
-            fprintf(f, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%lld\t%.6g\t%s\n", cols[0], cols[1],
-                    cols[2], cols[3], cols[4], cols[5], cols[6], lf_point_state_name(st),
-                    (long long)steps, ppl, cols[10]);
-        }
-        free(old[i]);
-    }
-    free(old);
-    int bad = ferror(f);
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        LF_FAIL("%s: cannot write", path);
-    }
-    return 0;
-}
-
 /* ---- main ------------------------------------------------------------------------ */
 
 static volatile sig_atomic_t stop_signal = 0;
@@ -518,7 +352,9 @@ int main(int argc, char **argv)
 #endif
 
     int np = 0;
-    lf_pretrain_point *pts = make_points(&a, &np);
+    const lf_sweep_lists lists = {a.seq_len, a.nn, a.k, a.nk, (const char *const *)a.sharing,
+                                  a.nsharing, a.nonuniform, a.nnu, a.projection};
+    lf_pretrain_point *pts = lf_sweep_points(&lists, &np);
     if (!pts) lf_cli_fail(prog, LF_EXIT_RUNTIME);
     /* Every point must be possible before anything is trained or written. */
     int vocab_guess = a.vocab ? 1 : LF_CORPUS_BYTE_VOCAB; /* plans do not depend on it */
@@ -558,7 +394,7 @@ int main(int argc, char **argv)
     char log[4096], ckpt[4096];
     for (int i = 0; i < np; i++) {
         if (i % a.shard_n != a.shard_i) continue;
-        paths(a.out, pts[i].name, log, ckpt, sizeof log);
+        lf_sweep_paths(a.out, pts[i].name, log, ckpt, sizeof log);
         if (access(log, F_OK) != 0) continue;
         if (!a.resume && !a.force) {
             lf_error_set("%s exists; pass --resume to continue the sweep or --force to start over",
@@ -598,11 +434,12 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     int status = 0;
-    if (write_index(a.out, pts, np, &a, NULL)) lf_cli_fail(prog, LF_EXIT_RUNTIME);
+    if (lf_sweep_index_write(a.out, pts, np, &lists, a.shard_n, NULL))
+        lf_cli_fail(prog, LF_EXIT_RUNTIME);
     for (int i = 0; i < np && !stop_signal; i++) {
         if (i % a.shard_n != a.shard_i) continue;
         lf_pretrain_point *p = &pts[i];
-        paths(a.out, p->name, log, ckpt, sizeof log);
+        lf_sweep_paths(a.out, p->name, log, ckpt, sizeof log);
         double ppl;
         int64_t steps;
         if (a.resume && lf_pretrain_point_state(log, ckpt, &ppl, &steps) == LF_POINT_COMPLETE) {
@@ -612,13 +449,14 @@ int main(int argc, char **argv)
         lf_mlm_data *d = NULL;
         for (int j = 0; j < a.nn; j++)
             if (a.seq_len[j] == p->seq_len) d = &data[j];
-        if (write_index(a.out, pts, np, &a, p->name)) lf_cli_fail(prog, LF_EXIT_RUNTIME);
+        if (lf_sweep_index_write(a.out, pts, np, &lists, a.shard_n, p->name))
+            lf_cli_fail(prog, LF_EXIT_RUNTIME);
         lf_pretrain_outcome oc;
         double t0 = lf_now();
         if (lf_pretrain_run(&s, p, &corpus, d, log, ckpt, a.resume, a.force, &stop_signal, &oc)) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", lf_error_get());
-            write_index(a.out, pts, np, &a, NULL);
+            lf_sweep_index_write(a.out, pts, np, &lists, a.shard_n, NULL);
             lf_error_set("%s", msg);
             lf_cli_fail(prog, LF_EXIT_RUNTIME);
         }
@@ -632,7 +470,8 @@ int main(int argc, char **argv)
         }
     }
     if (stop_signal && !status) status = 128 + stop_signal;
-    if (write_index(a.out, pts, np, &a, NULL)) lf_cli_fail(prog, LF_EXIT_RUNTIME);
+    if (lf_sweep_index_write(a.out, pts, np, &lists, a.shard_n, NULL))
+        lf_cli_fail(prog, LF_EXIT_RUNTIME);
     for (int j = 0; j < a.nn; j++) lf_mlm_data_free(&data[j]);
     lf_free(data);
     lf_corpus_free(&corpus);
