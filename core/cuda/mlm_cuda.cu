@@ -46,6 +46,7 @@ struct lf_mlm_cuda {
     int64_t pg_stride;
     int64_t *masked;
     int32_t *ids, *targets;
+    int32_t *e_uid, *e_start, *e_order; // rows grouped by token id (lf_tr_embed_groups)
     uint8_t *mask, *slots;
     void *bufs[kMaxBuffers];
     int n_bufs;
@@ -54,6 +55,7 @@ struct lf_mlm_cuda {
     int32_t *h_targets;
     uint8_t *h_slots;
     double *h_row_loss;
+    int32_t *h_e_count, *h_e_uid, *h_e_start, *h_e_order;
 };
 
 // ---- memory on the device or the host ---------------------------------------------------
@@ -175,6 +177,10 @@ extern "C" void lf_mlm_cuda_free(lf_mlm_cuda *g)
     free(g->h_targets);
     free(g->h_slots);
     free(g->h_row_loss);
+    free(g->h_e_count);
+    free(g->h_e_uid);
+    free(g->h_e_start);
+    free(g->h_e_order);
     free(g);
 }
 
@@ -251,10 +257,15 @@ static int ws_ensure(lf_mlm_cuda *g, int64_t B, int64_t n)
     free(g->h_targets);
     free(g->h_slots);
     free(g->h_row_loss);
+    free(g->h_e_count);
+    free(g->h_e_uid);
+    free(g->h_e_start);
+    free(g->h_e_order);
     g->h_masked = NULL;
     g->h_targets = NULL;
     g->h_slots = NULL;
     g->h_row_loss = NULL;
+    g->h_e_count = g->h_e_uid = g->h_e_start = g->h_e_order = NULL;
     g->capB = g->capN = 0;
     const lf_mlm_config *c = &g->cfg;
     const size_t L = (size_t)c->layers, H = (size_t)c->heads, C = (size_t)c->dim,
@@ -302,6 +313,9 @@ static int ws_ensure(lf_mlm_cuda *g, int64_t B, int64_t n)
     A(masked, rows, int64_t);
     A(ids, rows, int32_t);
     A(targets, rows, int32_t);
+    A(e_uid, rows, int32_t);
+    A(e_start, rows + 1, int32_t);
+    A(e_order, rows, int32_t);
     A(mask, rows, uint8_t);
     if (c->linformer) {
         A(kb, L * (size_t)B * H * K * D, float);
@@ -317,7 +331,12 @@ static int ws_ensure(lf_mlm_cuda *g, int64_t B, int64_t n)
     g->h_targets = (int32_t *)malloc(rows * sizeof(int32_t));
     g->h_row_loss = (double *)malloc(rows * sizeof(double));
     g->h_slots = (uint8_t *)malloc(c->linformer ? L * (size_t)B * H * 2 * K : 1);
-    if (bad || !g->h_masked || !g->h_targets || !g->h_row_loss || !g->h_slots) {
+    g->h_e_count = (int32_t *)malloc((V + 1) * sizeof(int32_t));
+    g->h_e_uid = (int32_t *)malloc(rows * sizeof(int32_t));
+    g->h_e_start = (int32_t *)malloc((rows + 1) * sizeof(int32_t));
+    g->h_e_order = (int32_t *)malloc(rows * sizeof(int32_t));
+    if (bad || !g->h_masked || !g->h_targets || !g->h_row_loss || !g->h_slots || !g->h_e_count ||
+        !g->h_e_uid || !g->h_e_start || !g->h_e_order) {
         if (!bad) lf_error_set("out of host memory");
         lf_error_prefix("mlm cuda: work space for a batch of %lld x %lld", (long long)B,
                         (long long)n);
@@ -606,6 +625,14 @@ extern "C" int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grad
     if (b->mask) LF_TRY(up(g, g->mask, b->mask, (size_t)rows));
     LF_TRY(up(g, g->masked, g->h_masked, (size_t)M * sizeof(int64_t)));
     LF_TRY(up(g, g->targets, g->h_targets, (size_t)M * sizeof(int32_t)));
+    int64_t groups = 0;
+    if (backward) {
+        groups = lf_tr_embed_groups(b->ids, rows, V, g->h_e_count, g->h_e_uid, g->h_e_start,
+                                    g->h_e_order);
+        LF_TRY(up(g, g->e_uid, g->h_e_uid, (size_t)groups * sizeof(int32_t)));
+        LF_TRY(up(g, g->e_start, g->h_e_start, (size_t)(groups + 1) * sizeof(int32_t)));
+        LF_TRY(up(g, g->e_order, g->h_e_order, (size_t)rows * sizeof(int32_t)));
+    }
     if (c->linformer) {
         // key and value slots of (layer, sequence, head): the first k of them count when
         // the sequence has a real token (padded keys are zero rows of the product)
@@ -671,7 +698,8 @@ extern "C" int lf_mlm_cuda_loss(lf_mlm_cuda *g, const float *params, float *grad
         de = g->d1;
         LF_TRY(ln_back(g, gx, g->xhe, g->rse, rows, C, P + g->lneg, de, 0, G + g->lneg, G + g->lneb));
     }
-    LF_TRY(lf_tr_embed_grad(g->dev, de, g->ids, rows, n, C, G + g->tok, G + g->pos));
+    LF_TRY(lf_tr_embed_grad(g->dev, de, groups, g->e_uid, g->e_start, g->e_order, rows, n, C,
+                            G + g->tok, G + g->pos));
     return down(g, grads, G, g->n_params * sizeof(float));
 }
 

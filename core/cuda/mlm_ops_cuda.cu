@@ -82,24 +82,62 @@ int lf_tr_embed(int dev, const int32_t *ids, const float *tok, const float *pos,
     return run_each(dev, rows * C, embed_f{ids, tok, pos, n, C, x});
 }
 
-struct embed_grad_f {
+// Token rows: one thread per (distinct id, column) adds that id's rows in increasing r;
+// position rows: one thread per (position, column) adds rows p, p + n, ... in order. Each
+// sum runs in a register from the value already there, in the order of the CPU's loop
+// over r (lf_mlm), so the result is the same bit for bit.
+struct embed_grad_tok_f {
     const float *de;
-    const int32_t *ids;
-    int64_t rows, n, C;
-    float *gtok, *gpos;
-    __host__ __device__ void operator()(int64_t j) const
+    const int32_t *uid, *start, *order;
+    int64_t C;
+    float *gtok;
+    __host__ __device__ void operator()(int64_t i) const
     {
-        for (int64_t r = 0; r < rows; r++) {
-            gtok[(int64_t)ids[r] * C + j] += de[r * C + j];
-            gpos[(r % n) * C + j] += de[r * C + j];
-        }
+        const int64_t u = i / C, j = i % C;
+        float *t = gtok + (int64_t)uid[u] * C + j;
+        float acc = *t;
+        for (int32_t q = start[u]; q < start[u + 1]; q++) acc += de[(int64_t)order[q] * C + j];
+        *t = acc;
     }
 };
 
-int lf_tr_embed_grad(int dev, const float *de, const int32_t *ids, int64_t rows, int64_t n,
+struct embed_grad_pos_f {
+    const float *de;
+    int64_t rows, n, C;
+    float *gpos;
+    __host__ __device__ void operator()(int64_t i) const
+    {
+        const int64_t p = i / C, j = i % C;
+        float acc = gpos[p * C + j];
+        for (int64_t r = p; r < rows; r += n) acc += de[r * C + j];
+        gpos[p * C + j] = acc;
+    }
+};
+
+int64_t lf_tr_embed_groups(const int32_t *ids, int64_t rows, int64_t V, int32_t *count,
+                           int32_t *uid, int32_t *start, int32_t *order)
+{
+    for (int64_t t = 0; t <= V; t++) count[t] = 0;
+    for (int64_t r = 0; r < rows; r++) count[ids[r] + 1]++;
+    int64_t groups = 0;
+    for (int64_t t = 0; t < V; t++) {
+        if (count[t + 1] > 0) {
+            uid[groups] = (int32_t)t;
+            start[groups++] = count[t];
+        }
+        count[t + 1] += count[t]; // count[t]: first slot of id t
+    }
+    start[groups] = (int32_t)rows;
+    for (int64_t r = 0; r < rows; r++) order[count[ids[r]]++] = (int32_t)r; // stable
+    return groups;
+}
+
+int lf_tr_embed_grad(int dev, const float *de, int64_t groups, const int32_t *uid,
+                     const int32_t *start, const int32_t *order, int64_t rows, int64_t n,
                      int64_t C, float *gtok, float *gpos)
 {
-    return run_each(dev, C, embed_grad_f{de, ids, rows, n, C, gtok, gpos});
+    LF_TRY(run_each(dev, groups * C, embed_grad_tok_f{de, uid, start, order, C, gtok}));
+    return run_each(dev, (rows < n ? rows : n) * C, embed_grad_pos_f{de, rows, n, C, gpos});
 }
 
 // ---- layer norm -------------------------------------------------------------------------

@@ -13,9 +13,18 @@
 // x[r, :] = tok[ids[r], :] + pos[r % n, :] for r < rows; C columns.
 int lf_tr_embed(int dev, const int32_t *ids, const float *tok, const float *pos, int64_t rows,
                 int64_t n, int64_t C, float *x);
-// Embedding gradients: gtok[ids[r], j] += de[r, j], gpos[r % n, j] += de[r, j], one
-// thread per column j adding rows in order (the CPU's order, bit for bit).
-int lf_tr_embed_grad(int dev, const float *de, const int32_t *ids, int64_t rows, int64_t n,
+// The rows r < rows grouped by token id (ids in [0, V)), on the host, for
+// lf_tr_embed_grad: uid[u] is the u-th distinct id in increasing order and
+// order[start[u] .. start[u + 1]) its rows in increasing r (uid, start: rows + 1 slots;
+// order: rows; count: V + 1 slots of scratch). Returns the number of distinct ids.
+int64_t lf_tr_embed_groups(const int32_t *ids, int64_t rows, int64_t V, int32_t *count,
+                           int32_t *uid, int32_t *start, int32_t *order);
+// Embedding gradients: gtok[ids[r], j] += de[r, j], gpos[r % n, j] += de[r, j], with the
+// rows grouped by lf_tr_embed_groups (arrays on the device): one thread per (distinct
+// id, column) and per (position, column), each adding its rows in increasing r (the
+// CPU's order, bit for bit).
+int lf_tr_embed_grad(int dev, const float *de, int64_t groups, const int32_t *uid,
+                     const int32_t *start, const int32_t *order, int64_t rows, int64_t n,
                      int64_t C, float *gtok, float *gpos);
 // Layer norm of each row (statistics in double, two passes): y = g xhat + b; keeps xhat
 // (float) and rstd = 1 / sqrt(var + eps) (double). y may alias x.
