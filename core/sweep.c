@@ -35,11 +35,11 @@ static void point_name(lf_pretrain_point *p, const lf_sweep_lists *a)
 
 lf_pretrain_point *lf_sweep_points(const lf_sweep_lists *a, int *count)
 {
+    lf_proj_kind kind;
+    if (lf_proj_kind_parse(a->projection, &kind) != 0) return NULL;
     int per_n = 1 + a->nk * a->nsharing + (a->nnu ? a->nsharing : 0);
     lf_pretrain_point *pts = lf_calloc((size_t)(a->nn * per_n), sizeof *pts);
     if (!pts) return NULL;
-    lf_proj_kind kind;
-    if (lf_proj_kind_parse(a->projection, &kind) != 0) return NULL;
     int c = 0;
     for (int j = 0; j < a->nn; j++) {
         lf_pretrain_point base = {.seq_len = (int)a->seq_len[j], .kind = kind};
