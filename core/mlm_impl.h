@@ -935,7 +935,6 @@ static head_view head_at(struct MLM *m, int64_t l, int64_t b, int64_t h)
     return hv;
 }
 
-/* Multi-head attention of layer l: ain -> q, k, v -> ctx (all in ws). */
 /* y = a + b over d elements (distinct arrays, so that the loop is vectorized). */
 static inline void add_rows(real *restrict y, const real *restrict a, const real *restrict b,
                             int64_t d)
@@ -943,6 +942,7 @@ static inline void add_rows(real *restrict y, const real *restrict a, const real
     for (int64_t t = 0; t < d; t++) y[t] = a[t] + b[t];
 }
 
+/* Multi-head attention of layer l: ain -> q, k, v -> ctx (all in ws). */
 static void attention_forward(struct MLM *m, int64_t l, const uint8_t *mask)
 {
     mlm_ws *ws = &m->ws;
