@@ -161,12 +161,6 @@ static void free_plans(plan_set *ps)
 
 /* ---- results -------------------------------------------------------------------- */
 
-static int write_strings_scale(lf_h5 *f, const char *path, int count, const char *const *v,
-                               const char *desc)
-{
-    return lf_h5_scale_strings(f, path, count, v, desc);
-}
-
 typedef struct results results;
 static int write_summary(lf_h5 *f, const results *r, const double *grid_mean);
 
@@ -260,8 +254,8 @@ static int write_results(const results *r)
     rc |= lf_h5_scale(f, "/lowrank/k", LF_H5_I32, K, kv, "projected length k", NULL);
     rc |= lf_h5_scale_range(f, "/lowrank/layer", L, 0, "layer (0 = closest to the embeddings)");
     rc |= lf_h5_scale_range(f, "/lowrank/head", H, 0, "attention head");
-    rc |= write_strings_scale(f, "/lowrank/projection", (int)P, pn, "projection kind");
-    rc |= write_strings_scale(f, "/lowrank/sharing", (int)S, sn, "sharing mode of E and F");
+    rc |= lf_h5_scale_strings(f, "/lowrank/projection", (int)P, pn, "projection kind");
+    rc |= lf_h5_scale_strings(f, "/lowrank/sharing", (int)S, sn, "sharing mode of E and F");
     rc |= lf_h5_write(f, "/lowrank/sharing_applies", LF_H5_I32, 1, &P, applies,
                       "1 when the sharing mode changes the projection; 0 for the parameter-free mean "
                       "and max pooling, whose numbers are computed once and repeated under every "
@@ -364,7 +358,7 @@ static int write_results(const results *r)
     /* Nonuniform k against the uniform k of equal total cost. */
     if (r->nonuniform) {
         const char *vn[2] = {"nonuniform", "uniform"};
-        rc |= write_strings_scale(f, "/lowrank/nonuniform/variant", 2, vn,
+        rc |= lf_h5_scale_strings(f, "/lowrank/nonuniform/variant", 2, vn,
                                   "per-layer k, or the uniform k of equal total cost");
         int32_t kl[64];
         for (int l = 0; l < L && l < 64; l++) kl[l] = (int32_t)ps->k_layer[l];

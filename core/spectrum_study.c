@@ -296,22 +296,20 @@ int lf_spectrum_study(const lf_spectrum_opts *a, lf_model *m, volatile sig_atomi
     lf_progress pr;
     lf_progress_start(&pr, "sequences", S, done);
     int64_t since_ckpt = 0;
-    int interrupted = 0;
-    while (done < S && !(interrupted |= stop && *stop)) {
+    /* A stop request is honoured between batches, never after the last one. */
+    while (done < S && !(stop && *stop) && !(a->stop_after > 0 && done >= a->stop_after)) {
         int64_t b = S - done < B ? S - done : B;
         if (lf_encoder_forward_hooked(m, ids + done * n, NULL, b, n, &hooks, NULL, NULL, &ws) != 0)
             goto done;
         done += b;
         since_ckpt += b;
-        if (a->stop_after > 0 && done >= a->stop_after && done < S) interrupted = 1;
         lf_progress_update(&pr, done);
-        if (interrupted) break;
         if (a->checkpoint_every > 0 && since_ckpt >= a->checkpoint_every && done < S) {
             if (write_checkpoint(a, ckpt, &st, done) != 0) goto done;
             since_ckpt = 0;
         }
     }
-    if (interrupted && done < S) {
+    if (done < S) { /* stopped */
         if (write_checkpoint(a, ckpt, &st, done) != 0) goto done;
         fprintf(stderr, "\nspectrum: interrupted after %lld of %lld sequences; state saved in %s; "
                         "run the same command with --resume to continue\n",
